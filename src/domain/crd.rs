@@ -1,0 +1,190 @@
+//! The peer custom resources (`IstioFederation`, `IstioMulticluster`, `IstioMulticloud`), typed
+//! through serde. Hooks receive them as snapshot items whose `filterResult` is a projection of
+//! the object in the object's own shape, so the same types read a full object or a projection.
+//! `status.metadataCache` stays raw JSON here: it is untrusted and validated by its consumers.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// API group/version of the three CRDs.
+pub const API_VERSION: &str = "deckhouse.io/v1alpha1";
+
+/// jqFilter projecting a peer CR onto what the hooks read (name, spec, cache, conditions).
+pub const PEER_JQ_FILTER: &str = "{metadata: {name: .metadata.name}, spec: .spec, status: {metadataCache: (.status.metadataCache // {}), conditions: (.status.conditions // [])}}";
+
+/// jqFilter for the consumers of the cache: without conditions and fetch timestamps, so that a
+/// fetch that changed nothing does not wake them.
+pub const PEER_CACHE_JQ_FILTER: &str = "{metadata: {name: .metadata.name}, spec: .spec, status: {metadataCache: {public: .status.metadataCache.public, private: .status.metadataCache.private}}}";
+
+/// The three peer kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PeerKind {
+    Federation,
+    Multicluster,
+    /// Seed 002's name for a multicluster peer; same schema and behaviour.
+    Multicloud,
+}
+
+impl PeerKind {
+    pub const ALL: [PeerKind; 3] = [PeerKind::Federation, PeerKind::Multicluster, PeerKind::Multicloud];
+
+    pub fn kind(self) -> &'static str {
+        match self {
+            PeerKind::Federation => "IstioFederation",
+            PeerKind::Multicluster => "IstioMulticluster",
+            PeerKind::Multicloud => "IstioMulticloud",
+        }
+    }
+
+    /// Snapshot (binding) name used for this kind.
+    pub fn binding(self) -> &'static str {
+        match self {
+            PeerKind::Federation => "federations",
+            PeerKind::Multicluster => "multiclusters",
+            PeerKind::Multicloud => "multiclouds",
+        }
+    }
+
+    pub fn is_multicluster(self) -> bool {
+        !matches!(self, PeerKind::Federation)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataAccess {
+    #[serde(default)]
+    pub ca: Option<String>,
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerSpec {
+    /// Federation only: the peer's cluster domain.
+    #[serde(default)]
+    pub trust_domain: Option<String>,
+    pub metadata_endpoint: String,
+    #[serde(default)]
+    pub metadata: MetadataAccess,
+    /// Multicluster only (default true).
+    #[serde(default)]
+    pub enable_ingress_gateway: Option<bool>,
+}
+
+/// One status condition (as metav1.Condition plus Deckhouse's `lastProbeTime`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: String,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub last_transition_time: String,
+    #[serde(default)]
+    pub last_probe_time: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataCache {
+    #[serde(default)]
+    pub public: Option<Value>,
+    #[serde(default)]
+    pub private: Option<Value>,
+    #[serde(default)]
+    pub public_last_fetch_timestamp: Option<String>,
+    #[serde(default)]
+    pub private_last_fetch_timestamp: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerStatus {
+    #[serde(default)]
+    pub metadata_cache: MetadataCache,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ObjectMeta {
+    pub name: String,
+}
+
+/// A peer CR of any of the three kinds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Peer {
+    pub kind: PeerKind,
+    pub name: String,
+    pub spec: PeerSpec,
+    pub status: PeerStatus,
+}
+
+#[derive(Deserialize)]
+struct RawPeer {
+    metadata: ObjectMeta,
+    spec: PeerSpec,
+    #[serde(default)]
+    status: Option<PeerStatus>,
+}
+
+impl Peer {
+    /// Reads a peer from a snapshot item's content (object or projection).
+    pub fn from_json(kind: PeerKind, v: &Value) -> Result<Peer, String> {
+        let raw: RawPeer = serde_json::from_value(v.clone()).map_err(|e| {
+            let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("<unnamed>");
+            format!("{} {name}: {e}", kind.kind())
+        })?;
+        Ok(Peer { kind, name: raw.metadata.name, spec: raw.spec, status: raw.status.unwrap_or_default() })
+    }
+
+    /// The metadata endpoint without trailing slashes (the base of every URL, SPEC §5.1).
+    pub fn base_url(&self) -> &str {
+        self.spec.metadata_endpoint.trim_end_matches('/')
+    }
+
+    pub fn enable_ingress_gateway(&self) -> bool {
+        self.spec.enable_ingress_gateway.unwrap_or(true)
+    }
+
+    pub fn condition(&self, type_: &str) -> Option<&Condition> {
+        self.status.conditions.iter().find(|c| c.type_ == type_)
+    }
+
+    /// The clusterUUID pinned by the cached public metadata, if any.
+    pub fn pinned_uuid(&self) -> Option<&str> {
+        self.status
+            .metadata_cache
+            .public
+            .as_ref()
+            .and_then(|p| p.get("clusterUUID"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_full_objects_and_projections() {
+        let full = json!({"apiVersion": API_VERSION, "kind": "IstioFederation",
+            "metadata": {"name": "b", "uid": "x"},
+            "spec": {"trustDomain": "cluster-b.local", "metadataEndpoint": "https://m.b/metadata/"},
+            "status": {"metadataCache": {"public": {"clusterUUID": "u"}}}});
+        let p = Peer::from_json(PeerKind::Federation, &full).unwrap();
+        assert_eq!(p.base_url(), "https://m.b/metadata");
+        assert_eq!(p.pinned_uuid(), Some("u"));
+        assert!(p.enable_ingress_gateway());
+        let bad = json!({"metadata": {"name": "c"}, "spec": {"metadataEndpoint": 5}});
+        assert!(Peer::from_json(PeerKind::Multicluster, &bad).unwrap_err().starts_with("IstioMulticluster c:"));
+    }
+}

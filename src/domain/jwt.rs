@@ -1,0 +1,278 @@
+//! The peer JWT (SPEC §5.1): compact JWS, header `{"alg":"EdDSA"}`, claims `iss`, `sub`, `aud`
+//! (a string), `scope`, `nbf`, `exp`. Signing and signature checks are josekit over openssl keys;
+//! this module adds the claim rules both servers and hooks share.
+
+use crate::domain::metadata::RemotePublicMetadata;
+use crate::domain::pki;
+use anyhow::{anyhow, Result};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use josekit::jws::{JwsHeader, EdDSA};
+use josekit::jwt::{self, JwtPayload};
+use serde_json::Value;
+use std::time::Duration;
+
+/// `iss` of every token a Deckhouse-compatible peer mints.
+pub const ISSUER: &str = "d8-istio";
+/// Tokens longer than this are refused before any parsing (a real one is ~300 bytes).
+pub const MAX_TOKEN_BYTES: usize = 4096;
+/// Clock-skew allowance for `nbf`/`exp`.
+pub const LEEWAY_SECS: i64 = 30;
+
+/// Token scopes (SPEC §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    PrivateFederation,
+    PrivateMulticluster,
+    Api,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::PrivateFederation => "private-federation",
+            Scope::PrivateMulticluster => "private-multicluster",
+            Scope::Api => "api",
+        }
+    }
+
+    /// Lifetime of a freshly minted token of this scope.
+    pub fn ttl(self) -> Duration {
+        match self {
+            Scope::Api => Duration::from_secs(366 * 24 * 3600),
+            _ => Duration::from_secs(60),
+        }
+    }
+}
+
+/// The claims we read back from a verified token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub scope: String,
+    pub nbf: i64,
+    pub exp: i64,
+}
+
+/// Why a token was refused. The display text is what a 401 says: short, never private data.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("Bearer authorization required")]
+    MissingBearer,
+    #[error("token too large")]
+    TooLarge,
+    #[error("malformed token")]
+    Malformed,
+    #[error("unsupported token algorithm")]
+    Algorithm,
+    #[error("JWT is signed for wrong issuer")]
+    Issuer,
+    #[error("JWT is signed for wrong destination cluster")]
+    Audience,
+    #[error("JWT is signed for wrong scope")]
+    Scope,
+    #[error("JWT token expired")]
+    Expired,
+    #[error("JWT token not yet valid")]
+    NotYetValid,
+    #[error("JWT is signed for unknown source cluster")]
+    UnknownSubject,
+    #[error("cannot verify JWT token with known public key")]
+    Signature,
+}
+
+/// Mints a token signed with `private_pem` (PKCS#8 Ed25519, any PEM label).
+pub fn sign(private_pem: &str, sub: &str, aud: &str, scope: Scope, now: DateTime<Utc>) -> Result<String> {
+    sign_with_ttl(private_pem, sub, aud, scope.as_str(), now, scope.ttl())
+}
+
+/// Like [`sign`] with an explicit scope string and lifetime (tests mint odd tokens with it).
+pub fn sign_with_ttl(
+    private_pem: &str,
+    sub: &str,
+    aud: &str,
+    scope: &str,
+    now: DateTime<Utc>,
+    ttl: Duration,
+) -> Result<String> {
+    let der = pki::first_pem_body(private_pem)?;
+    pki::ed25519_private_key(private_pem)?;
+    let signer = EdDSA.signer_from_der(der).map_err(|e| anyhow!("cannot load signing key: {e}"))?;
+    let mut payload = JwtPayload::new();
+    let nbf = now.timestamp();
+    let exp = nbf + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
+    for (k, v) in [
+        ("iss", Value::from(ISSUER)),
+        ("sub", Value::from(sub)),
+        ("aud", Value::from(aud)),
+        ("scope", Value::from(scope)),
+        ("nbf", Value::from(nbf)),
+        ("exp", Value::from(exp)),
+    ] {
+        payload.set_claim(k, Some(v)).map_err(|e| anyhow!("claim {k}: {e}"))?;
+    }
+    jwt::encode_with_signer(&payload, &JwsHeader::new(), &signer).map_err(|e| anyhow!("cannot sign token: {e}"))
+}
+
+/// Reads the claims of a token without verifying it (to find the key, or to check a token we
+/// minted ourselves for expiry).
+pub fn peek_claims(token: &str) -> Result<Claims, AuthError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(AuthError::TooLarge);
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(_sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(AuthError::Malformed);
+    };
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header: Value = engine
+        .decode(header)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(AuthError::Malformed)?;
+    if header.get("alg").and_then(Value::as_str) != Some("EdDSA") {
+        return Err(AuthError::Algorithm);
+    }
+    let payload: Value = engine
+        .decode(payload)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or(AuthError::Malformed)?;
+    claims_from(&payload)
+}
+
+fn claims_from(payload: &Value) -> Result<Claims, AuthError> {
+    let s = |k: &str| payload.get(k).and_then(Value::as_str).map(str::to_owned);
+    let n = |k: &str| payload.get(k).and_then(Value::as_i64);
+    Ok(Claims {
+        iss: s("iss").unwrap_or_default(),
+        sub: s("sub").ok_or(AuthError::Malformed)?,
+        aud: s("aud").ok_or(AuthError::Audience)?,
+        scope: s("scope").ok_or(AuthError::Scope)?,
+        nbf: n("nbf").unwrap_or(0),
+        exp: n("exp").ok_or(AuthError::Malformed)?,
+    })
+}
+
+/// Verifies `token` against `public_pem` only (signature, algorithm); returns its claims.
+pub fn verify_signature(token: &str, public_pem: &str) -> Result<Claims, AuthError> {
+    peek_claims(token)?;
+    let der = pki::first_pem_body(public_pem).map_err(|_| AuthError::Signature)?;
+    pki::ed25519_public_key(public_pem).map_err(|_| AuthError::Signature)?;
+    let verifier = EdDSA.verifier_from_der(der).map_err(|_| AuthError::Signature)?;
+    let (payload, _) = jwt::decode_with_verifier(token, &verifier).map_err(|e| match e {
+        josekit::JoseError::UnsupportedSignatureAlgorithm(_) => AuthError::Algorithm,
+        _ => AuthError::Signature,
+    })?;
+    claims_from(&Value::Object(payload.claims_set().clone()))
+}
+
+/// Full server-side check (SPEC §6.1): an `Authorization` header value carrying a token for
+/// `own_uuid` with `scope`, from a peer listed in `peers`, valid now and correctly signed.
+pub fn authenticate(
+    authorization: Option<&str>,
+    own_uuid: &str,
+    scope: Scope,
+    peers: &RemotePublicMetadata,
+    now: DateTime<Utc>,
+) -> Result<Claims, AuthError> {
+    let header = authorization.ok_or(AuthError::MissingBearer)?;
+    let token = header.strip_prefix("Bearer ").ok_or(AuthError::MissingBearer)?.trim();
+    let claims = peek_claims(token)?;
+    check_claims(&claims, own_uuid, scope, now)?;
+    let peer = peers.get(&claims.sub).ok_or(AuthError::UnknownSubject)?;
+    let verified = verify_signature(token, &peer.authn_key_pub)?;
+    check_claims(&verified, own_uuid, scope, now)?;
+    Ok(verified)
+}
+
+/// Claim rules shared by every verifier.
+pub fn check_claims(c: &Claims, own_uuid: &str, scope: Scope, now: DateTime<Utc>) -> Result<(), AuthError> {
+    let now = now.timestamp();
+    if c.iss != ISSUER {
+        return Err(AuthError::Issuer);
+    }
+    if c.aud != own_uuid {
+        return Err(AuthError::Audience);
+    }
+    if c.scope != scope.as_str() {
+        return Err(AuthError::Scope);
+    }
+    if c.exp + LEEWAY_SECS < now {
+        return Err(AuthError::Expired);
+    }
+    if c.nbf - LEEWAY_SECS > now {
+        return Err(AuthError::NotYetValid);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::metadata::PublicMetadata;
+
+    fn peers(uuid: &str, public: &str) -> RemotePublicMetadata {
+        let mut m = RemotePublicMetadata::new();
+        m.insert(
+            uuid.into(),
+            PublicMetadata { cluster_uuid: uuid.into(), authn_key_pub: public.into(), root_ca: String::new() },
+        );
+        m
+    }
+
+    #[test]
+    fn round_trip_and_rejections() {
+        let now = Utc::now();
+        let (private, public) = pki::generate_ed25519_keypair().unwrap();
+        let known = peers("caller", &public.replace("PUBLIC KEY", "ED25519 PUBLIC KEY"));
+        let tok = sign(&private, "caller", "me", Scope::PrivateFederation, now).unwrap();
+        let header = format!("Bearer {tok}");
+        let c = authenticate(Some(&header), "me", Scope::PrivateFederation, &known, now).unwrap();
+        assert_eq!((c.sub.as_str(), c.aud.as_str(), c.exp - c.nbf), ("caller", "me", 60));
+
+        let err = |h: Option<&str>, aud: &str, scope: Scope, at: DateTime<Utc>| {
+            authenticate(h, aud, scope, &known, at).unwrap_err()
+        };
+        assert_eq!(err(None, "me", Scope::PrivateFederation, now), AuthError::MissingBearer);
+        assert_eq!(err(Some(&format!("Basic {tok}")), "me", Scope::PrivateFederation, now), AuthError::MissingBearer);
+        assert_eq!(err(Some(&header), "other", Scope::PrivateFederation, now), AuthError::Audience);
+        assert_eq!(err(Some(&header), "me", Scope::Api, now), AuthError::Scope);
+        let later = now + chrono::Duration::seconds(200);
+        assert_eq!(err(Some(&header), "me", Scope::PrivateFederation, later), AuthError::Expired);
+        let earlier = now - chrono::Duration::seconds(200);
+        assert_eq!(err(Some(&header), "me", Scope::PrivateFederation, earlier), AuthError::NotYetValid);
+
+        let stranger = sign(&private, "stranger", "me", Scope::PrivateFederation, now).unwrap();
+        assert_eq!(err(Some(&format!("Bearer {stranger}")), "me", Scope::PrivateFederation, now), AuthError::UnknownSubject);
+
+        let (other_private, _) = pki::generate_ed25519_keypair().unwrap();
+        let forged = sign(&other_private, "caller", "me", Scope::PrivateFederation, now).unwrap();
+        assert_eq!(err(Some(&format!("Bearer {forged}")), "me", Scope::PrivateFederation, now), AuthError::Signature);
+
+        // alg:none and HS256 with the same claims.
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let body = tok.split('.').nth(1).unwrap();
+        for alg in ["none", "HS256", "RS256"] {
+            let h = engine.encode(format!(r#"{{"alg":"{alg}"}}"#));
+            let t = format!("Bearer {h}.{body}.");
+            assert_eq!(err(Some(&t), "me", Scope::PrivateFederation, now), AuthError::Algorithm, "{alg}");
+        }
+        let huge = format!("Bearer {}", "a".repeat(MAX_TOKEN_BYTES + 1));
+        assert_eq!(err(Some(&huge), "me", Scope::PrivateFederation, now), AuthError::TooLarge);
+        assert_eq!(err(Some("Bearer x.y"), "me", Scope::PrivateFederation, now), AuthError::Malformed);
+    }
+
+    #[test]
+    fn header_is_exactly_eddsa() {
+        let (private, _) = pki::generate_ed25519_keypair().unwrap();
+        let tok = sign(&private, "a", "b", Scope::Api, Utc::now()).unwrap();
+        let header = tok.split('.').next().unwrap();
+        let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap();
+        assert_eq!(String::from_utf8(decoded).unwrap(), r#"{"alg":"EdDSA"}"#);
+        let c = peek_claims(&tok).unwrap();
+        assert_eq!(c.exp - c.nbf, 366 * 86_400);
+    }
+}

@@ -1,0 +1,252 @@
+//! PKI helpers over openssl: PEM blocks parsed by body (labels ignored, as Deckhouse labels its
+//! keys `ED25519 PUBLIC KEY`), Ed25519 key generation and checks, and root-CA inspection.
+
+use anyhow::{anyhow, bail, Context, Result};
+use chrono::{DateTime, TimeZone, Utc};
+use openssl::asn1::Asn1Time;
+use openssl::hash::MessageDigest;
+use openssl::pkey::{Id, PKey, Private, Public};
+use openssl::x509::X509;
+
+/// Upper bound on a PEM bundle we are willing to parse (SPEC §5.3: root CA ≤ 64 KiB).
+pub const MAX_ROOT_CA_BYTES: usize = 64 * 1024;
+
+/// DER bodies of every PEM block in `text`, whatever their labels.
+pub fn pem_bodies(text: &str) -> Result<Vec<Vec<u8>>> {
+    let blocks = pem::parse_many(text).map_err(|e| anyhow!("malformed PEM: {e}"))?;
+    if blocks.is_empty() {
+        bail!("no PEM block found");
+    }
+    Ok(blocks.into_iter().map(|b| b.into_contents()).collect())
+}
+
+/// DER body of the first PEM block.
+pub fn first_pem_body(text: &str) -> Result<Vec<u8>> {
+    let block = pem::parse(text).map_err(|e| anyhow!("malformed PEM: {e}"))?;
+    Ok(block.into_contents())
+}
+
+/// Parses an Ed25519 public key (SubjectPublicKeyInfo) from PEM with any label.
+pub fn ed25519_public_key(text: &str) -> Result<PKey<Public>> {
+    let der = first_pem_body(text)?;
+    let key = PKey::public_key_from_der(&der).context("not a SubjectPublicKeyInfo public key")?;
+    if key.id() != Id::ED25519 {
+        bail!("public key is not Ed25519");
+    }
+    Ok(key)
+}
+
+/// Parses an Ed25519 private key (PKCS#8) from PEM with any label.
+pub fn ed25519_private_key(text: &str) -> Result<PKey<Private>> {
+    let der = first_pem_body(text)?;
+    let key = PKey::private_key_from_pkcs8(&der).context("not a PKCS#8 private key")?;
+    if key.id() != Id::ED25519 {
+        bail!("private key is not Ed25519");
+    }
+    Ok(key)
+}
+
+/// A freshly generated Ed25519 keypair as (PKCS#8 private PEM, SPKI public PEM).
+pub fn generate_ed25519_keypair() -> Result<(String, String)> {
+    let key = PKey::generate_ed25519()?;
+    let private = String::from_utf8(key.private_key_to_pem_pkcs8()?)?;
+    let public = String::from_utf8(key.public_key_to_pem()?)?;
+    Ok((private, public))
+}
+
+/// True when the private key's public half is `public_pem`.
+pub fn keypair_matches(private_pem: &str, public_pem: &str) -> bool {
+    let (Ok(private), Ok(public)) = (
+        ed25519_private_key(private_pem),
+        ed25519_public_key(public_pem),
+    ) else {
+        return false;
+    };
+    match (private.raw_public_key(), public.raw_public_key()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// What we know about one certificate of a root bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertInfo {
+    /// The certificate re-encoded as a single PEM block.
+    pub pem: String,
+    /// SHA-256 of the DER, lowercase hex without colons.
+    pub fingerprint_sha256: String,
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+    pub is_ca: bool,
+    pub subject: String,
+}
+
+impl CertInfo {
+    /// Why this certificate may not be trusted as a root at `now`, if anything.
+    pub fn root_problem(&self, now: DateTime<Utc>) -> Option<String> {
+        if !self.is_ca {
+            return Some(format!("certificate {} is not a CA (basicConstraints CA:TRUE missing)", self.subject));
+        }
+        if now < self.not_before {
+            return Some(format!("certificate {} is not valid before {}", self.subject, rfc3339(self.not_before)));
+        }
+        if now > self.not_after {
+            return Some(format!("certificate {} expired at {}", self.subject, rfc3339(self.not_after)));
+        }
+        None
+    }
+}
+
+/// RFC 3339 UTC with second precision (`2026-11-22T05:40:58Z`).
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn asn1_to_utc(t: &openssl::asn1::Asn1TimeRef) -> Result<DateTime<Utc>> {
+    let epoch = Asn1Time::from_unix(0)?;
+    let diff = epoch.diff(t)?;
+    let secs = i64::from(diff.days) * 86_400 + i64::from(diff.secs);
+    Utc.timestamp_opt(secs, 0)
+        .single()
+        .ok_or_else(|| anyhow!("certificate time out of range"))
+}
+
+/// Parses every certificate of a PEM bundle (labels other than CERTIFICATE are rejected).
+pub fn parse_certificates(text: &str) -> Result<Vec<CertInfo>> {
+    if text.len() > MAX_ROOT_CA_BYTES {
+        bail!("certificate bundle is {} bytes, more than {MAX_ROOT_CA_BYTES}", text.len());
+    }
+    let blocks = pem::parse_many(text).map_err(|e| anyhow!("malformed PEM: {e}"))?;
+    if blocks.is_empty() {
+        bail!("no PEM certificate found");
+    }
+    blocks
+        .iter()
+        .enumerate()
+        .map(|(i, block)| {
+            if block.tag() != "CERTIFICATE" {
+                bail!("PEM block {i} is {:?}, not CERTIFICATE", block.tag());
+            }
+            let cert = X509::from_der(block.contents()).with_context(|| format!("PEM block {i} is not an X.509 certificate"))?;
+            cert_info(&cert)
+        })
+        .collect()
+}
+
+fn cert_info(cert: &X509) -> Result<CertInfo> {
+    let der = cert.to_der()?;
+    let fingerprint = openssl::hash::hash(MessageDigest::sha256(), &der)?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    let subject = cert
+        .subject_name()
+        .entries()
+        .map(|e| {
+            let key = e.object().nid().short_name().unwrap_or("?");
+            let val = String::from_utf8_lossy(e.data().as_slice()).into_owned();
+            format!("{key}={val}")
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    Ok(CertInfo {
+        pem: String::from_utf8(cert.to_pem()?)?,
+        fingerprint_sha256: fingerprint,
+        not_before: asn1_to_utc(cert.not_before())?,
+        not_after: asn1_to_utc(cert.not_after())?,
+        is_ca: is_ca(cert)?,
+        subject,
+    })
+}
+
+/// basicConstraints CA:TRUE, read from openssl's own rendering of the extensions (rust-openssl
+/// exposes no accessor for basicConstraints).
+fn is_ca(cert: &X509) -> Result<bool> {
+    let text = String::from_utf8_lossy(&cert.to_text()?).into_owned();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if line.trim_start().starts_with("X509v3 Basic Constraints") {
+            return Ok(lines.next().is_some_and(|l| l.trim_start().starts_with("CA:TRUE")));
+        }
+    }
+    Ok(false)
+}
+
+/// Test and demo support: a self-signed root CA (RSA-2048) and its key, as PEM.
+pub fn generate_self_signed_ca(common_name: &str, days_valid: i64, ca: bool) -> Result<(String, String)> {
+    use openssl::bn::{BigNum, MsbOption};
+    use openssl::rsa::Rsa;
+    use openssl::x509::extension::{BasicConstraints, KeyUsage, SubjectKeyIdentifier};
+    use openssl::x509::{X509Builder, X509NameBuilder};
+
+    let key = PKey::from_rsa(Rsa::generate(2048)?)?;
+    let mut name = X509NameBuilder::new()?;
+    name.append_entry_by_text("O", "istio-hooks")?;
+    name.append_entry_by_text("CN", common_name)?;
+    let name = name.build();
+    let mut b = X509Builder::new()?;
+    b.set_version(2)?;
+    let mut serial = BigNum::new()?;
+    serial.rand(64, MsbOption::MAYBE_ZERO, false)?;
+    let serial = serial.to_asn1_integer()?;
+    b.set_serial_number(&serial)?;
+    b.set_subject_name(&name)?;
+    b.set_issuer_name(&name)?;
+    b.set_pubkey(&key)?;
+    let now = Utc::now().timestamp();
+    let (start, end) = if days_valid >= 0 {
+        (now - 3600, now + days_valid * 86_400)
+    } else {
+        (now + days_valid * 86_400 - 86_400, now + days_valid * 86_400)
+    };
+    let (start, end) = (Asn1Time::from_unix(start)?, Asn1Time::from_unix(end)?);
+    b.set_not_before(&start)?;
+    b.set_not_after(&end)?;
+    if ca {
+        b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
+        b.append_extension(KeyUsage::new().critical().key_cert_sign().crl_sign().build()?)?;
+    } else {
+        b.append_extension(BasicConstraints::new().build()?)?;
+    }
+    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None))?;
+    b.append_extension(ski)?;
+    b.sign(&key, MessageDigest::sha256())?;
+    let cert = b.build();
+    Ok((
+        String::from_utf8(cert.to_pem()?)?,
+        String::from_utf8(key.private_key_to_pem_pkcs8()?)?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ed25519_keys_round_trip_with_any_label() {
+        let (private, public) = generate_ed25519_keypair().unwrap();
+        assert!(private.contains("BEGIN PRIVATE KEY"));
+        assert!(public.contains("BEGIN PUBLIC KEY"));
+        let relabelled = public.replace("PUBLIC KEY", "ED25519 PUBLIC KEY");
+        ed25519_public_key(&relabelled).unwrap();
+        assert!(keypair_matches(&private, &relabelled));
+        let (_, other) = generate_ed25519_keypair().unwrap();
+        assert!(!keypair_matches(&private, &other));
+    }
+
+    #[test]
+    fn root_checks() {
+        let now = Utc::now();
+        let (good, _) = generate_self_signed_ca("good", 30, true).unwrap();
+        let info = &parse_certificates(&good).unwrap()[0];
+        assert!(info.is_ca);
+        assert_eq!(info.fingerprint_sha256.len(), 64);
+        assert_eq!(info.root_problem(now), None);
+        let (leaf, _) = generate_self_signed_ca("leaf", 30, false).unwrap();
+        assert!(parse_certificates(&leaf).unwrap()[0].root_problem(now).unwrap().contains("not a CA"));
+        let (old, _) = generate_self_signed_ca("old", -2, true).unwrap();
+        assert!(parse_certificates(&old).unwrap()[0].root_problem(now).unwrap().contains("expired"));
+        assert!(parse_certificates("garbage").is_err());
+        assert!(parse_certificates(&"A".repeat(70_000)).is_err());
+    }
+}

@@ -1,0 +1,64 @@
+//! The hook registry. Each hook is one module exposing a unit struct that implements
+//! [`crate::runtime::Hook`]; its position here is its `hook run N` index and never changes.
+
+pub mod discovery;
+pub mod fetch_remote_metadata;
+pub mod multicluster_remote_secrets;
+pub mod render_service_entries;
+pub mod update_ca_bundle;
+
+use crate::runtime::Hook;
+
+/// Every hook, in fixed order.
+pub static REGISTRY: &[&dyn Hook] = &[
+    &discovery::Discovery,
+    &fetch_remote_metadata::FetchRemoteMetadata,
+    &update_ca_bundle::UpdateCaBundle,
+    &render_service_entries::RenderServiceEntries,
+    &multicluster_remote_secrets::MulticlusterRemoteSecrets,
+];
+
+/// Looks a hook up by name.
+pub fn find(name: &str) -> Option<&'static dyn Hook> {
+    REGISTRY.iter().copied().find(|h| h.name() == name)
+}
+
+/// Kubernetes bindings for the three peer kinds with the given projection.
+pub(crate) fn peer_bindings(
+    kinds: &[crate::domain::crd::PeerKind],
+    jq_filter: &'static str,
+    events: crate::runtime::config::Events,
+) -> Vec<crate::runtime::config::Kubernetes> {
+    kinds
+        .iter()
+        .map(|k| crate::runtime::config::Kubernetes {
+            name: k.binding(),
+            api_version: crate::domain::crd::API_VERSION,
+            kind: k.kind(),
+            namespace: None,
+            name_selector: None,
+            match_labels: &[],
+            jq_filter,
+            events,
+            on_synchronization: true,
+        })
+        .collect()
+}
+
+/// Reads the peers of `kinds` from snapshots, in snapshot (name) order; unreadable CRs are
+/// skipped with a warning so one broken object never blocks the others.
+pub(crate) fn read_peers(
+    snapshots: &crate::runtime::Snapshots,
+    kinds: &[crate::domain::crd::PeerKind],
+) -> Vec<crate::domain::crd::Peer> {
+    let mut out = Vec::new();
+    for kind in kinds {
+        for item in snapshots.get(kind.binding()) {
+            match crate::domain::crd::Peer::from_json(*kind, item) {
+                Ok(p) => out.push(p),
+                Err(e) => tracing::warn!(error = %e, "skipping unreadable peer object"),
+            }
+        }
+    }
+    out
+}

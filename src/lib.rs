@@ -1,0 +1,14 @@
+//! istio-hooks: Istio federation and multicluster for Deckhouse-style clusters, in one binary —
+//! five shell-operator/addon-operator hooks, the metadata-exporter and api-proxy servers, and
+//! the operator diagnostic `check`.
+//!
+//! Layout: [`runtime`] speaks the hook protocol and knows nothing of federation; [`hooks`] holds
+//! one module per hook and the registry; [`domain`] holds the types and rules hooks and servers
+//! share; [`servers`] holds the two HTTP servers; [`cli`] maps the command line onto them.
+
+pub mod check;
+pub mod cli;
+pub mod domain;
+pub mod hooks;
+pub mod runtime;
+pub mod servers;

@@ -1,0 +1,24 @@
+//! Entry point: runs the command line, turning errors and panics into a non-zero exit with one
+//! line on stderr.
+
+fn main() {
+    std::panic::set_hook(Box::new(|info| {
+        let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_owned());
+        eprintln!("istio-hooks: internal error{place}: {msg}");
+    }));
+    let code = match std::panic::catch_unwind(istio_hooks::cli::main) {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => {
+            eprintln!("{e}");
+            1
+        }
+        Err(_) => 2,
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,161 @@
+//! The one kind of network access a hook may have: bounded HTTPS GETs. A small trait so hook
+//! logic runs against real sockets in production and against canned answers in golden tests.
+
+use futures_util::StreamExt;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// One GET.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub url: String,
+    pub bearer: Option<String>,
+    /// Extra trusted roots (PEM), added to the system roots.
+    pub ca_pem: Option<String>,
+    /// Only honoured when `ca_pem` is `None`.
+    pub insecure_skip_verify: bool,
+    /// Deadline for connect and the whole exchange.
+    pub timeout: Duration,
+    pub max_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// Why no response came back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    #[error("{0}")]
+    Transport(String),
+    #[error("no complete response within {0:?}")]
+    Timeout(Duration),
+    #[error("response larger than {0} bytes")]
+    TooLarge(u64),
+}
+
+pub type GetFuture<'a> = Pin<Box<dyn Future<Output = Result<Response, Failure>> + Send + 'a>>;
+
+/// Bounded GETs.
+pub trait HttpGet: Send + Sync {
+    fn get(&self, req: Request) -> GetFuture<'_>;
+}
+
+/// The real client: reqwest over native TLS (openssl), no redirects, one connection pool per
+/// distinct TLS setting.
+#[derive(Default)]
+pub struct ReqwestClient {
+    pools: Mutex<BTreeMap<(Option<String>, bool, Duration), reqwest::Client>>,
+}
+
+impl ReqwestClient {
+    fn client(&self, req: &Request) -> Result<reqwest::Client, Failure> {
+        let insecure = req.ca_pem.is_none() && req.insecure_skip_verify;
+        let key = (req.ca_pem.clone(), insecure, req.timeout);
+        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = pools.get(&key) {
+            return Ok(c.clone());
+        }
+        let mut b = reqwest::Client::builder()
+            .connect_timeout(req.timeout)
+            .timeout(req.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("istio-hooks/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = &req.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes())
+                .map_err(|e| Failure::Transport(format!("spec.metadata.ca: {e}")))?;
+            if certs.is_empty() {
+                return Err(Failure::Transport("spec.metadata.ca: no PEM certificate".into()));
+            }
+            for c in certs {
+                b = b.add_root_certificate(c);
+            }
+        } else if insecure {
+            b = b.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
+        }
+        let client = b.build().map_err(|e| Failure::Transport(e.to_string()))?;
+        pools.insert(key, client.clone());
+        Ok(client)
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response, Failure> {
+        let client = self.client(&req)?;
+        let mut rb = client.get(&req.url);
+        if let Some(t) = &req.bearer {
+            rb = rb.bearer_auth(t);
+        }
+        let deadline = req.timeout;
+        let work = async {
+            let resp = rb.send().await.map_err(|e| Failure::Transport(error_chain(&e)))?;
+            let status = resp.status().as_u16();
+            if resp.content_length().is_some_and(|n| n > req.max_bytes) {
+                return Err(Failure::TooLarge(req.max_bytes));
+            }
+            let mut body = Vec::new();
+            let mut stream = resp.bytes_stream();
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| Failure::Transport(error_chain(&e)))?;
+                if body.len() as u64 + chunk.len() as u64 > req.max_bytes {
+                    return Err(Failure::TooLarge(req.max_bytes));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Response { status, body })
+        };
+        match tokio::time::timeout(deadline, work).await {
+            Ok(r) => r.map_err(|e| match e {
+                Failure::Transport(m) if m.contains("operation timed out") || m.contains("timed out") => Failure::Timeout(deadline),
+                other => other,
+            }),
+            Err(_) => Err(Failure::Timeout(deadline)),
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        let t = inner.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        src = inner.source();
+    }
+    s
+}
+
+impl HttpGet for ReqwestClient {
+    fn get(&self, req: Request) -> GetFuture<'_> {
+        Box::pin(self.fetch(req))
+    }
+}
+
+/// Canned answers by URL, for golden tests: `status`+`body`, or a failure. Records requests.
+#[derive(Default)]
+pub struct CannedClient {
+    pub answers: BTreeMap<String, Result<Response, Failure>>,
+    pub seen: Mutex<Vec<Request>>,
+}
+
+impl HttpGet for CannedClient {
+    fn get(&self, req: Request) -> GetFuture<'_> {
+        let answer = self
+            .answers
+            .get(&req.url)
+            .cloned()
+            .unwrap_or_else(|| Err(Failure::Transport(format!("dial {}: connection refused", req.url))));
+        let answer = match answer {
+            Ok(r) if r.body.len() as u64 > req.max_bytes => Err(Failure::TooLarge(req.max_bytes)),
+            other => other,
+        };
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).push(req);
+        Box::pin(async move { answer })
+    }
+}

@@ -1,0 +1,103 @@
+//! The hook runtime: the shell-operator/addon-operator protocol and nothing else. It knows
+//! binding contexts, values files and patches, object and metric streams, modes and exit codes;
+//! it knows nothing of federation. Hooks implement [`Hook`]: a binding config plus a function
+//! from [`HookInput`] (snapshots, values, clock, HTTP client) to [`HookOutput`].
+
+pub mod binding;
+pub mod config;
+pub mod http;
+pub mod logging;
+pub mod output;
+pub mod run;
+pub mod values;
+
+pub use binding::Snapshots;
+pub use config::HookConfig;
+pub use output::{Metrics, ObjectOp};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+/// One hook: its bindings and its handler.
+pub trait Hook: Sync {
+    /// Subcommand and `hook list` name.
+    fn name(&self) -> &'static str;
+    fn config(&self) -> HookConfig;
+    /// The handler. An error fails the run: nothing is written, the operator retries.
+    fn run(&self, input: &HookInput<'_>) -> anyhow::Result<HookOutput>;
+}
+
+/// What a handler sees.
+pub struct HookInput<'a> {
+    pub snapshots: &'a Snapshots,
+    /// Effective values `{"global": …, "istio": …}` (config values overlaid by values).
+    pub values: &'a Value,
+    pub now: DateTime<Utc>,
+    pub http: &'a dyn http::HttpGet,
+}
+
+/// What a handler produces.
+#[derive(Debug, Default)]
+pub struct HookOutput {
+    /// Values to set, by dotted path under `istio.` (e.g. `internal.trustBundle`).
+    pub values: Vec<(String, Value)>,
+    pub object_ops: Vec<ObjectOp>,
+    pub metrics: Option<Metrics>,
+}
+
+impl HookOutput {
+    /// Sets `istio.<path>` to `value`.
+    pub fn set(&mut self, path: &str, value: impl Serialize) {
+        let v = serde_json::to_value(value).expect("hook values serialize to JSON");
+        self.values.push((path.to_owned(), v));
+    }
+}
+
+/// The protocol-level result of one run, ready to be written.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub values_patch: Vec<json_patch::PatchOperation>,
+    pub object_ops: Vec<ObjectOp>,
+    pub metrics: Option<Metrics>,
+}
+
+/// Deep merge: `over` wins, objects merge recursively.
+pub fn overlay(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                overlay(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (b, o) => *b = o.clone(),
+    }
+}
+
+/// Runs `hook` on parsed inputs and turns its output into protocol outputs. Pure but for the
+/// hook's own HTTP calls.
+pub fn execute(
+    hook: &dyn Hook,
+    snapshots: &Snapshots,
+    values: &Value,
+    config_values: &Value,
+    now: DateTime<Utc>,
+    http: &dyn http::HttpGet,
+) -> Result<Outcome, String> {
+    let mut effective = config_values.clone();
+    overlay(&mut effective, values);
+    let input = HookInput { snapshots, values: &effective, now, http };
+    let out = hook.run(&input).map_err(|e| format!("{}: {e:#}", hook.name()))?;
+    // addon-operator always holds `istio.internal` (openapi defaults `{}`); so do we, so that
+    // patches never need to create the module root.
+    let mut before = values.clone();
+    values::set_path_default(&mut before, "internal", Value::Object(Default::default()))
+        .map_err(|e| format!("{}: {e}", hook.name()))?;
+    let values = &before;
+    let mut after = values.clone();
+    for (path, v) in out.values {
+        values::set_path(&mut after, &path, v).map_err(|e| format!("{}: {e}", hook.name()))?;
+    }
+    let values_patch = values::diff(values, &after).map_err(|e| format!("{}: {e}", hook.name()))?;
+    Ok(Outcome { values_patch, object_ops: out.object_ops, metrics: out.metrics })
+}

@@ -1,0 +1,99 @@
+//! Process-level execution: where inputs come from and outputs go in each invocation mode
+//! (classic and batch runs: files named by env; standalone: binding context on stdin, values
+//! patch on stdout), with errors reported as one line naming file and place.
+
+use super::{binding, execute, http::ReqwestClient, Hook, Outcome};
+use serde_json::Value;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Where one run reads and writes. `None` input = empty; `None` output = not written.
+#[derive(Debug, Clone, Default)]
+pub struct Files {
+    /// `None`: read the binding context from stdin (standalone mode).
+    pub binding_context: Option<PathBuf>,
+    pub values: Option<PathBuf>,
+    pub config_values: Option<PathBuf>,
+    /// `None`: print the values patch on stdout (standalone mode).
+    pub values_patch: Option<PathBuf>,
+    pub object_ops: Option<PathBuf>,
+    pub metrics: Option<PathBuf>,
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+impl Files {
+    /// The operator's environment (SPEC §3.2). Flags given by the caller override it.
+    pub fn from_env() -> Files {
+        Files {
+            binding_context: env_path("BINDING_CONTEXT_PATH"),
+            values: env_path("VALUES_PATH"),
+            config_values: env_path("CONFIG_VALUES_PATH"),
+            values_patch: env_path("VALUES_JSON_PATCH_PATH"),
+            object_ops: env_path("KUBERNETES_PATCH_PATH"),
+            metrics: env_path("METRICS_PATH"),
+        }
+    }
+}
+
+/// Reads a values file: missing or empty = `{}`; anything but a JSON object is an error.
+pub fn read_values(path: Option<&Path>, what: &str) -> Result<Value, String> {
+    let Some(path) = path else { return Ok(Value::Object(Default::default())) };
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Value::Object(Default::default())),
+        Err(e) => return Err(format!("{what} {}: {e}", path.display())),
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Default::default()));
+    }
+    let v: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{what} {}: invalid JSON: {e}", path.display()))?;
+    if !v.is_object() {
+        return Err(format!("{what} {}: expected a JSON object at the top level", path.display()));
+    }
+    Ok(v)
+}
+
+/// One whole run: read, execute, then write every output (nothing is written on failure).
+pub fn run(hook: &dyn Hook, files: &Files) -> Result<(), String> {
+    let (bc_bytes, bc_source) = match &files.binding_context {
+        Some(p) => (
+            std::fs::read(p).map_err(|e| format!("binding context {}: {e}", p.display()))?,
+            p.display().to_string(),
+        ),
+        None => {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf).map_err(|e| format!("binding context <stdin>: {e}"))?;
+            (buf, "<stdin>".to_owned())
+        }
+    };
+    let contexts = binding::parse(&bc_bytes, &bc_source)?;
+    drop(bc_bytes);
+    let snapshots = binding::fold(contexts);
+    let values = read_values(files.values.as_deref(), "values")?;
+    let config_values = read_values(files.config_values.as_deref(), "config values")?;
+    let http = ReqwestClient::default();
+    let outcome = execute(hook, &snapshots, &values, &config_values, chrono::Utc::now(), &http)?;
+    write(&outcome, files)
+}
+
+fn write(outcome: &Outcome, files: &Files) -> Result<(), String> {
+    let write_file = |path: &Path, text: &str| std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()));
+    let patch = serde_json::to_string(&outcome.values_patch).expect("patch serializes");
+    match &files.values_patch {
+        Some(p) if !outcome.values_patch.is_empty() => write_file(p, &patch)?,
+        Some(_) => {}
+        None => println!("{patch}"),
+    }
+    if let Some(p) = &files.object_ops {
+        if !outcome.object_ops.is_empty() {
+            write_file(p, &super::output::object_ops_to_lines(&outcome.object_ops))?;
+        }
+    }
+    if let (Some(p), Some(m)) = (&files.metrics, &outcome.metrics) {
+        write_file(p, &m.to_lines())?;
+    }
+    Ok(())
+}
