@@ -1,0 +1,48 @@
+# istio-hooks — the README's two commands are `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := target/release/istio-hooks
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: all build test demo bench fuzz deps venv fmt lint clean
+
+all: build
+
+deps:
+	@command -v cargo >/dev/null || { echo "cargo is required (rustup)"; exit 1; }
+	@command -v jq >/dev/null && command -v kubectl >/dev/null || { \
+	  echo "installing jq/kubectl-free prerequisites with apt"; \
+	  (apt-get update -qq && apt-get install -y -qq jq pkg-config libssl-dev >/dev/null) || true; }
+
+$(VENV)/.ok: tests/helm/requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r tests/helm/requirements.txt
+	touch $@
+
+venv: $(VENV)/.ok
+
+build: deps
+	cargo build --release --locked
+
+test: deps venv
+	cargo fmt --all -- --check
+	cargo clippy --locked --all-targets -- -D warnings
+	cargo build --release --locked
+	cargo test --locked
+	$(PY) tests/helm/render.py
+
+demo: deps venv build
+	ISTIO_HOOKS_BIN=$(abspath $(BIN)) $(PY) demo/demo.py
+
+bench: deps build
+	bash bench/run.sh
+
+fuzz:
+	bash fuzz/run.sh
+
+fmt:
+	cargo fmt --all
+
+clean:
+	cargo clean; rm -rf $(VENV) out
