@@ -105,10 +105,9 @@ fn apply_strict(values: &Value, patch_json: &Value) -> Result<Value, String> {
 fn mask(patch: &mut Value, masks: &Value) {
     for m in masks.as_array().into_iter().flatten() {
         let ptr = m.as_str().expect("mask entries are JSON pointers");
-        if let Some(v) = patch.pointer_mut(ptr) {
-            assert!(v.as_str().is_some_and(|s| !s.is_empty()), "masked value at {ptr} must be a non-empty string");
-            *v = json!("<masked>");
-        }
+        let v = patch.pointer_mut(ptr).unwrap_or_else(|| panic!("mask {ptr} matches nothing in the values patch"));
+        assert!(v.as_str().is_some_and(|s| !s.is_empty()), "masked value at {ptr} must be a non-empty string");
+        *v = json!("<masked>");
     }
 }
 
