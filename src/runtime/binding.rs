@@ -60,11 +60,6 @@ impl Snapshots {
     pub fn get(&self, binding: &str) -> &[Value] {
         self.0.get(binding).map(Vec::as_slice).unwrap_or_default()
     }
-
-    /// Builds snapshots from literal contents (tests, benchmarks).
-    pub fn from_iter<I: IntoIterator<Item = (String, Vec<Value>)>>(iter: I) -> Snapshots {
-        Snapshots(iter.into_iter().collect())
-    }
 }
 
 /// Parses a binding-context file. `source` names the file in errors.
