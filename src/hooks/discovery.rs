@@ -410,7 +410,7 @@ fn ingress_gateways(snapshots: &Snapshots, settings: &Settings) -> Vec<Gateway> 
                     continue;
                 }
                 if !node.active() {
-                    tracing::info!(node = %node.metadata.name, "skipping ingress-gateway node that is not Ready or is unschedulable");
+                    tracing::debug!(node = %node.metadata.name, "skipping ingress-gateway node that is not Ready or is unschedulable");
                     continue;
                 }
                 match node.address() {
