@@ -11,13 +11,13 @@ all: build
 
 deps:
 	@command -v cargo >/dev/null || { echo "cargo is required (rustup)"; exit 1; }
-	@command -v jq >/dev/null && command -v kubectl >/dev/null || { \
-	  echo "installing jq/kubectl-free prerequisites with apt"; \
-	  (apt-get update -qq && apt-get install -y -qq jq pkg-config libssl-dev >/dev/null) || true; }
+	@command -v jq >/dev/null && dpkg -s libssl-dev >/dev/null 2>&1 || { \
+	  echo "installing jq, pkg-config and libssl-dev with apt"; \
+	  apt-get update -qq && apt-get install -y -qq jq pkg-config libssl-dev >/dev/null; }
 
-$(VENV)/.ok: tests/helm/requirements.txt
+$(VENV)/.ok: tests/helm/requirements.txt demo/requirements.txt
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r tests/helm/requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r tests/helm/requirements.txt -r demo/requirements.txt
 	touch $@
 
 venv: $(VENV)/.ok
@@ -31,6 +31,7 @@ test: deps venv
 	cargo build --release --locked
 	cargo test --locked
 	$(PY) tests/helm/render.py
+	ISTIO_HOOKS_BIN=$(abspath $(BIN)) $(PY) demo/demo.py --e2e --out out/e2e
 
 demo: deps venv build
 	ISTIO_HOOKS_BIN=$(abspath $(BIN)) $(PY) demo/demo.py
