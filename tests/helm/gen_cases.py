@@ -12,6 +12,7 @@ key and certificate, so the golden renders must then be rewritten (UPDATE_GOLDEN
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
 import ipaddress
 import json
@@ -124,6 +125,63 @@ def service_entries(federations: list[dict]) -> list[dict]:
 
 def svc(host: str, *ports: tuple[str, int]) -> dict:
     return {"hostname": host, "ports": [{"name": n, "port": p, "protocol": protocol(n)} for n, p in ports]}
+
+
+def hostile(base: dict) -> tuple[dict, dict]:
+    """The both-features values with remote strings full of YAML metacharacters and newlines
+    (marker INJECTED), plus case.yaml: paths the schema must reject, strings the render must
+    carry exactly."""
+    v = copy.deepcopy(base)
+    i = v["istio"]["internal"]
+    H = {
+     'seName': 'evil\nINJECTED: name',
+     'hostname': 'a: b\n- c\nINJECTED: host',
+     'resolution': 'STATIC\nINJECTED: res',
+     'portName': 'http": 1, "INJECTED": "port',
+     'protocol': 'TCP}\nINJECTED: proto',
+     'address': '1.2.3.4\n    INJECTED: addr',
+     'pem': '-----BEGIN CERTIFICATE-----\nINJECTED: pem\n-----END CERTIFICATE-----\n',
+     'trustDomain': 'td\n- INJECTED: td',
+     'uuid': 'uuid": {"INJECTED": 1}, "x',
+     'authnKeyPub': 'k"\nINJECTED: k',
+     'mcName': 'b\nINJECTED: mcname',
+     'apiHost': 'h.example.com\n- INJECTED: apihost',
+     'networkName': 'net: {INJECTED: net}',
+     'apiJWT': 'tok\nINJECTED: jwt',
+     'ca': 'ca\n INJECTED: ca',
+     'gwAddress': '10.0.0.1"\nINJECTED: gw',
+     'localHost': "x'\nINJECTED: local",
+     'annKey': 'a\nINJECTED: ann',
+     'annValue': 'v: {x}\nINJECTED: annv',
+    }
+    se = i['federationServiceEntries'][0]
+    se.update(name=H['seName'], hostname=H['hostname'], resolution=H['resolution'])
+    se['ports'][0].update(name=H['portName'], protocol=H['protocol'])
+    se['endpoints'][0].update(address=H['address'], port='15443\nINJECTED: port')
+    i['trustBundle'][0].update(pem=H['pem'], trustDomains=[H['trustDomain']])
+    i['remotePublicMetadata'] = {H['uuid']: {'clusterUUID': H['uuid'], 'authnKeyPub': H['authnKeyPub'], 'rootCA': H['pem']}}
+    mc = i['multiclusters'][0]
+    mc.update(name=H['mcName'], apiHost=H['apiHost'], networkName=H['networkName'], apiJWT=H['apiJWT'], metadataExporterCA=H['ca'])
+    mc['ingressGateways'][0]['address'] = H['gwAddress']
+    i['localMetadata']['federation']['publicServices'][0]['hostname'] = H['localHost']
+    v['istio']['alliance'] = {'ingressGateway': {'serviceAnnotations': {H['annKey']: H['annValue']}}}
+    case = {
+     'description': 'hostile peer data',
+     'schema': 'invalid',
+     'schemaMustReject': ['/internal/federationServiceEntries/0/name', '/internal/federationServiceEntries/0/hostname',
+       '/internal/federationServiceEntries/0/resolution', '/internal/federationServiceEntries/0/ports/0/name',
+       '/internal/federationServiceEntries/0/ports/0/protocol', '/internal/federationServiceEntries/0/endpoints/0/address',
+       '/internal/federationServiceEntries/0/endpoints/0/port', '/internal/trustBundle/0/trustDomains/0',
+       '/internal/remotePublicMetadata/' + H['uuid'].replace('~','~0').replace('/','~1') + '/clusterUUID',
+       '/internal/multiclusters/0/name', '/internal/multiclusters/0/apiHost', '/internal/multiclusters/0/networkName',
+       '/internal/multiclusters/0/apiJWT', '/internal/multiclusters/0/ingressGateways/0/address',
+       '/internal/localMetadata/federation/publicServices/0/hostname'],
+     'forbiddenKey': 'INJECTED',
+     'mustContain': [H[k] for k in ['seName','hostname','resolution','portName','protocol','address','pem','trustDomain','uuid',
+       'authnKeyPub','mcName','networkName','apiJWT','gwAddress','localHost','annKey','annValue']]
+       + ['https://' + H['apiHost'], 'istio-remote-secret-' + H['mcName']],
+    }
+    return v, case
 
 
 class Dumper(yaml.SafeDumper):
@@ -273,7 +331,15 @@ def main() -> None:
             d = OUT / name
             d.mkdir(parents=True, exist_ok=True)
             (d / "values.yaml").write_text(f"# {desc}\n" + yaml.dump(vals, Dumper=Dumper, sort_keys=False, width=120))
-        print(f"wrote {len(cases)} cases to {OUT} (06-hostile-peer-data is hand-written)")
+        hv, hcase = hostile(cases["11-both-features"][1])
+        d = OUT / "06-hostile-peer-data"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "values.yaml").write_text(
+            "# Remote strings full of YAML metacharacters and newlines (marker INJECTED): the schema must\n"
+            "# reject them, and the render must still carry each one as exactly one string value.\n"
+            + yaml.dump(hv, Dumper=Dumper, sort_keys=False, width=120))
+        (d / "case.yaml").write_text(yaml.dump(hcase, Dumper=Dumper, sort_keys=False, width=120))
+        print(f"wrote {len(cases) + 1} cases to {OUT}")
 
 
 if __name__ == "__main__":
