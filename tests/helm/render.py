@@ -102,7 +102,10 @@ def render(chart: helm.Chart, values: dict) -> str:
 
 
 def documents(rendered: str) -> list[dict]:
-    docs = [d for d in yaml.safe_load_all(rendered) if d is not None]
+    try:
+        docs = [d for d in yaml.safe_load_all(rendered) if d is not None]
+    except yaml.YAMLError as e:
+        raise CaseFailure(f"rendered output is not valid YAML (a value was spliced in raw?): {e}") from e
     for d in docs:
         if not isinstance(d, dict) or not d.get("kind") or not d.get("apiVersion"):
             raise CaseFailure(f"rendered document is not a Kubernetes object: {str(d)[:200]}")
