@@ -367,6 +367,43 @@ def check_hostile(docs: list[dict], case: dict) -> None:
     expect(not missing, f"hostile strings not carried exactly: {missing}")
 
 
+# ---------------------------------------------------------------- static template checks
+
+CONTROL = ("if ", "else", "end", "range ", "with ", "define ", "fail ", "/*", "- /*")
+SAFE_ENDINGS = ("| toJson", "| int", "| toString | toJson")
+STATIC_HELPERS = ('include "istio.labels"', 'include "istio.podSecurityContext"', 'include "istio.containerSecurityContext"')
+
+
+def template_checks() -> list[tuple[str, list[str]]]:
+    """Every output action in templates/ either serialises its value (toJson, int, toYaml of a
+    built dict) or includes a helper that emits constants: no value is ever spliced in raw."""
+    import re
+    problems = []
+    for path in sorted((ROOT / "templates").rglob("*.yaml")):
+        text = path.read_text()
+        for m in re.finditer(r"{{-?\s*(.*?)\s*-?}}", text, re.S):
+            action = m.group(1).strip()
+            if action.startswith(CONTROL) or re.match(r"^\$[\w]*\s*:?=", action):
+                continue
+            line = text.count("\n", 0, m.start()) + 1
+            ok = action.endswith(SAFE_ENDINGS) or (
+                re.search(r"\| nindent \d+$", action) and (action.startswith(STATIC_HELPERS) or "| toYaml |" in action))
+            if not ok:
+                problems.append(f"{path.relative_to(ROOT)}:{line}: output not serialised: {{{{ {action} }}}}")
+    return [("templates: every output serialised", problems)]
+
+
+def lint_checks() -> list[tuple[str, list[str]]]:
+    """`helm lint --strict` of the chart, with no values and with a case that enables everything."""
+    problems = []
+    full = yaml.safe_load((CASES / "11-both-features" / "values.yaml").read_text())
+    for label, values in (("no values", None), ("11-both-features", full)):
+        report = helm.lint(str(ROOT), values, strict=True, namespace="d8-istio")
+        problems += [f"{label}: {m['path']}: {m['error']}" for m in report.get("messages", []) if m.get("severity", 0) >= 2]
+        problems += [f"{label}: {e}" for e in report.get("errors", [])]
+    return [("helm lint --strict", problems)]
+
+
 # ---------------------------------------------------------------- CRDs
 
 
@@ -502,7 +539,7 @@ def main() -> int:
         except (CaseFailure, KeyError, TypeError, IndexError, ValueError) as e:
             print(f"FAIL {case_dir.name}: {type(e).__name__ if not isinstance(e, CaseFailure) else ''}{e}")
             failed += 1
-    for name, problems in crd_checks():
+    for name, problems in template_checks() + lint_checks() + crd_checks():
         if problems:
             print(f"FAIL {name}: {'; '.join(problems)}")
             failed += 1
