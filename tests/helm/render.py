@@ -186,9 +186,10 @@ def check_federation(docs: list[dict], istio: dict, enabled: bool) -> None:
         expect(spec["location"] == "MESH_INTERNAL" and spec["resolution"] == e["resolution"], f"ServiceEntry {e['name']}: location/resolution")
         expect(spec["ports"] == [{"name": p["name"], "number": p["port"], "protocol": p["protocol"]} for p in e["ports"]],
                f"ServiceEntry {e['name']}: ports")
-        want_eps = [{"address": ep["address"], "ports": {p["name"]: ep["port"] for p in e["ports"]}} for ep in e["endpoints"]]
-        expect(spec["endpoints"] == want_eps if all(isinstance(ep["port"], int) for ep in e["endpoints"]) else True,
-               f"ServiceEntry {e['name']}: endpoints must map every port name to the gateway port")
+        # a non-integer port (hostile case only) renders as 0 through `int`
+        want_eps = [{"address": ep["address"], "ports": {p["name"]: ep["port"] if isinstance(ep["port"], int) else 0 for p in e["ports"]}}
+                    for ep in e["endpoints"]]
+        expect(spec["endpoints"] == want_eps, f"ServiceEntry {e['name']}: endpoints must map every port name to the gateway port")
         expect(dr["spec"] == {"host": e["hostname"], "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}},
                f"DestinationRule {e['name']}: host / ISTIO_MUTUAL")
 
@@ -199,7 +200,8 @@ def check_alliance(docs: list[dict], values: dict, fed: bool, mc: bool) -> None:
     alliance = fed or mc
     names = [("Gateway", "ingressgateway"), ("ConfigMap", "istio-alliance-mesh-config"),
              ("Secret", "d8-remote-clusters-public-metadata"), ("Secret", "metadata-exporter-data"),
-             ("Deployment", "metadata-exporter"), ("Service", "metadata-exporter"), ("Ingress", "metadata-exporter")]
+             ("Deployment", "metadata-exporter"), ("Service", "metadata-exporter"), ("Ingress", "metadata-exporter"),
+             ("PodDisruptionBudget", "metadata-exporter"), ("ServiceAccount", "metadata-exporter")]
     if not alliance:
         for kind, name in names:
             absent(docs, kind, name)
@@ -274,7 +276,7 @@ def check_multicluster(docs: list[dict], values: dict, enabled: bool, notes: lis
     remote_secrets = [d for d in find(docs, "Secret") if (d["metadata"].get("labels") or {}).get("istio/multiCluster") == "true"]
     if not enabled:
         expect(not remote_secrets, "remote secrets rendered although multicluster is off")
-        for kind in ("Deployment", "Service", "Ingress", "ServiceAccount"):
+        for kind in ("Deployment", "Service", "Ingress", "ServiceAccount", "PodDisruptionBudget"):
             absent(docs, kind, "api-proxy")
         absent(docs, "ClusterRole")
         return
