@@ -288,7 +288,8 @@ def check_multicluster(docs: list[dict], values: dict, enabled: bool, notes: lis
         expect(list(s["data"]) == [peer["name"]], "remote secret data key = peer name")
         text = decode(s, peer["name"])
         if KUBECTL is None:
-            notes.append("kubectl not found: kubeconfig parse skipped")
+            if "kubectl not found" not in " ".join(notes):
+                notes.append("SKIP kubectl parse: kubectl not found on PATH or at /usr/bin/kubectl (checked with PyYAML instead)")
             cfg = yaml.safe_load(text)
         else:
             cfg = kubectl_view(text)
