@@ -149,3 +149,15 @@ case("hostile-status", context([
     peer("f", PUBLIC_B, {"ingressGateways": "all of them", "apiHost": "a.example.com", "networkName": "n"}),
     peer("g", PUBLIC_B, dict(PRIVATE_B, ingressGateways=[{"address": "evil host", "port": 1}, {"address": "198.51.100.1", "port": 70000}])),
 ]))
+# The secret is not rendered yet but values already hold a valid token from an earlier run: kept
+# (the stale apiHost in values is replaced).
+case("reuse-token-from-values", context([SIMPLE_B]), vals=dict(values(), istio={"internal": {
+    "remoteAuthnKeypair": KEYPAIR,
+    "multiclusters": [{"name": "b", "clusterUUID": B, "apiHost": "old-api.b.example.com",
+                       "networkName": PRIVATE_B["networkName"], "clusterID": PRIVATE_B["clusterID"],
+                       "enableIngressGateway": True, "ingressGateways": PRIVATE_B["ingressGateways"],
+                       "insecureSkipVerify": False, "metadataExporterCA": "", "apiJWT": TOKENS["valid-b"]}],
+    "multiclustersNeedIngressGateway": True}}))
+# IstioMulticluster objects come before IstioMulticloud ones whatever their names.
+case("kind-order", context([peer("c", PUBLIC_C, PRIVATE_C, {"metadata": {"insecureSkipVerify": True}})],
+                           multiclouds=[SIMPLE_B]))
