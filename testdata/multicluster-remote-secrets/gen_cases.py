@@ -161,3 +161,5 @@ case("reuse-token-from-values", context([SIMPLE_B]), vals=dict(values(), istio={
 # IstioMulticluster objects come before IstioMulticloud ones whatever their names.
 case("kind-order", context([peer("c", PUBLIC_C, PRIVATE_C, {"metadata": {"insecureSkipVerify": True}})],
                            multiclouds=[SIMPLE_B]))
+# Public fetched, private not yet.
+case("no-private", context([peer("b", PUBLIC_B, None)]))
