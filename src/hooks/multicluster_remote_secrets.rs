@@ -10,7 +10,7 @@
 
 use crate::domain::crd::{Peer, PeerKind, PEER_CACHE_JQ_FILTER};
 use crate::domain::jwt::{self, Scope};
-use crate::domain::metadata::{AuthnKeypair, Gateway};
+use crate::domain::metadata::{AuthnKeypair, Gateway, MulticlusterPrivate, PublicMetadata};
 use crate::domain::settings::Settings;
 use crate::domain::validate;
 use crate::runtime::config::{Events, HookConfig, Kubernetes, Schedule};
@@ -170,6 +170,41 @@ fn unique_peers(snapshots: &Snapshots, metrics: &mut Metrics) -> Vec<Peer> {
     out
 }
 
+/// The peer's cached metadata, validated again (SPEC §5.3): status is editable by anyone with
+/// access to the CR. Invalid gateway items are dropped with a warning.
+fn validated_cache(peer: &Peer) -> Result<(PublicMetadata, MulticlusterPrivate), Skip> {
+    let kind = peer.kind.kind();
+    let cache = &peer.status.metadata_cache;
+    let Some(public) = cache.public.as_ref().filter(|v| !v.is_null()) else {
+        return Err(skip(
+            "NoPublicMetadata",
+            format!("public metadata for {kind} wasn't fetched yet"),
+        ));
+    };
+    let (public, _roots) = validate::public_metadata_structure(public).map_err(|e| {
+        skip(
+            "InvalidPublicMetadata",
+            format!("cached public metadata for {kind} is invalid: {e}"),
+        )
+    })?;
+    let Some(private) = cache.private.as_ref().filter(|v| !v.is_null()) else {
+        return Err(skip(
+            "NoPrivateMetadata",
+            format!("private metadata for {kind} wasn't fetched yet"),
+        ));
+    };
+    let private = validate::multicluster_private(private).map_err(|e| {
+        skip(
+            "InvalidPrivateMetadata",
+            format!("cached private metadata for {kind} is invalid: {e}"),
+        )
+    })?;
+    for d in &private.dropped {
+        tracing::warn!(multicluster = %peer.name, reason = d.reason, "ignoring cached item: {}", d.detail);
+    }
+    Ok((public, private.value))
+}
+
 /// What every peer's item is built from.
 struct Context<'a> {
     own_uuid: &'a str,
@@ -183,49 +218,15 @@ struct Context<'a> {
 
 impl Context<'_> {
     fn item(&self, peer: &Peer, metrics: &mut Metrics) -> Result<Multicluster, Skip> {
-        let kind = peer.kind.kind();
-        let cache = &peer.status.metadata_cache;
-        let public = match cache.public.as_ref().filter(|v| !v.is_null()) {
-            None => {
-                return Err(skip(
-                    "NoPublicMetadata",
-                    format!("public metadata for {kind} wasn't fetched yet"),
-                ))
-            }
-            Some(v) => {
-                validate::public_metadata_structure(v)
-                    .map_err(|e| {
-                        skip(
-                            "InvalidPublicMetadata",
-                            format!("cached public metadata for {kind} is invalid: {e}"),
-                        )
-                    })?
-                    .0
-            }
-        };
-        let private = match cache.private.as_ref().filter(|v| !v.is_null()) {
-            None => {
-                return Err(skip(
-                    "NoPrivateMetadata",
-                    format!("private metadata for {kind} wasn't fetched yet"),
-                ))
-            }
-            Some(v) => validate::multicluster_private(v).map_err(|e| {
-                skip(
-                    "InvalidPrivateMetadata",
-                    format!("cached private metadata for {kind} is invalid: {e}"),
-                )
-            })?,
-        };
-        for d in &private.dropped {
-            tracing::warn!(multicluster = %peer.name, reason = d.reason, "ignoring cached item: {}", d.detail);
-        }
-        let private = private.value;
+        let (public, private) = validated_cache(peer)?;
         let enable_ingress_gateway = peer.enable_ingress_gateway();
         if enable_ingress_gateway && private.ingress_gateways.is_empty() {
             return Err(skip(
                 "NoIngressGateways",
-                format!("ingressGateways for {kind} weren't fetched yet"),
+                format!(
+                    "ingressGateways for {} weren't fetched yet",
+                    peer.kind.kind()
+                ),
             ));
         }
         let keypair = self.keypair.ok_or_else(|| {
