@@ -48,9 +48,12 @@ pub trait HttpGet: Send + Sync {
 
 /// The real client: reqwest over native TLS (openssl), no redirects, one connection pool per
 /// distinct TLS setting.
+/// One pool per (extra CA, insecure, timeout).
+type PoolKey = (Option<String>, bool, Duration);
+
 #[derive(Default)]
 pub struct ReqwestClient {
-    pools: Mutex<BTreeMap<(Option<String>, bool, Duration), reqwest::Client>>,
+    pools: Mutex<BTreeMap<PoolKey, reqwest::Client>>,
 }
 
 impl ReqwestClient {
