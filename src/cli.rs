@@ -10,7 +10,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "istio-hooks", version, about = "Istio federation and multicluster hooks, metadata-exporter and api-proxy")]
+#[command(
+    name = "istio-hooks",
+    version,
+    about = "Istio federation and multicluster hooks, metadata-exporter and api-proxy"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -75,7 +79,9 @@ fn flavor() -> Flavor {
 
 fn print(text: &str) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| format!("cannot write to stdout: {e}"))
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| format!("cannot write to stdout: {e}"))
 }
 
 /// Parses the command line and runs it.
@@ -93,11 +99,21 @@ pub fn main() -> Result<(), String> {
             print(&s)
         }
         Cmd::Hook { cmd: Batch::Config } => {
-            let hooks: Vec<_> = REGISTRY.iter().map(|h| h.config().to_batch(h.name())).collect();
+            let hooks: Vec<_> = REGISTRY
+                .iter()
+                .map(|h| h.config().to_batch(h.name()))
+                .collect();
             print(&(serde_json::json!({"version": "v1", "hooks": hooks}).to_string() + "\n"))
         }
-        Cmd::Hook { cmd: Batch::Run { index } } => {
-            let hook = REGISTRY.get(index).ok_or_else(|| format!("hook run: no hook at index {index} (there are {})", REGISTRY.len()))?;
+        Cmd::Hook {
+            cmd: Batch::Run { index },
+        } => {
+            let hook = REGISTRY.get(index).ok_or_else(|| {
+                format!(
+                    "hook run: no hook at index {index} (there are {})",
+                    REGISTRY.len()
+                )
+            })?;
             crate::runtime::logging::init();
             run::run(*hook, &Files::from_env())
         }
@@ -111,15 +127,26 @@ pub fn main() -> Result<(), String> {
         }
         Cmd::Check(args) => crate::check::main(args),
         Cmd::Run(argv) => {
-            let name = argv.first().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
-            let hook = hooks::find(&name).ok_or_else(|| format!("unknown command {name:?}; hooks are: {}", names.join(", ")))?;
+            let name = argv
+                .first()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+                .to_owned();
+            let hook = hooks::find(&name).ok_or_else(|| {
+                format!("unknown command {name:?}; hooks are: {}", names.join(", "))
+            })?;
             let args = match HookArgs::try_parse_from(&argv[1..]) {
                 Ok(a) => a,
                 Err(e) if !e.use_stderr() => {
                     let _ = e.print();
                     return Ok(());
                 }
-                Err(e) => return Err(format!("{name}: {}", e.to_string().lines().next().unwrap_or_default())),
+                Err(e) => {
+                    return Err(format!(
+                        "{name}: {}",
+                        e.to_string().lines().next().unwrap_or_default()
+                    ))
+                }
             };
             if args.config {
                 return print(&(hook.config().to_v1(hook.name(), flavor()).to_string() + "\n"));

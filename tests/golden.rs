@@ -67,7 +67,9 @@ pub fn values_schema() -> Option<Value> {
     let config = load("config-values.yaml")?;
     let values = load("values.yaml")?;
     let mut merged = config.clone();
-    let props = merged["properties"].as_object_mut().expect("config-values.yaml has properties");
+    let props = merged["properties"]
+        .as_object_mut()
+        .expect("config-values.yaml has properties");
     for (k, v) in values["properties"].as_object().into_iter().flatten() {
         props.insert(k.clone(), v.clone());
     }
@@ -93,7 +95,8 @@ pub fn values_schema() -> Option<Value> {
 }
 
 fn apply_strict(values: &Value, patch_json: &Value) -> Result<Value, String> {
-    let patch: json_patch::Patch = serde_json::from_value(patch_json.clone()).map_err(|e| e.to_string())?;
+    let patch: json_patch::Patch =
+        serde_json::from_value(patch_json.clone()).map_err(|e| e.to_string())?;
     let mut doc = values.clone();
     if doc.pointer("/istio/internal").is_none() {
         doc["istio"]["internal"] = json!({});
@@ -106,7 +109,10 @@ fn mask(patch: &mut Value, masks: &Value) {
     for m in masks.as_array().into_iter().flatten() {
         let ptr = m.as_str().expect("mask entries are JSON pointers");
         if let Some(v) = patch.pointer_mut(ptr) {
-            assert!(v.as_str().is_some_and(|s| !s.is_empty()), "masked value at {ptr} must be a non-empty string");
+            assert!(
+                v.as_str().is_some_and(|s| !s.is_empty()),
+                "masked value at {ptr} must be a non-empty string"
+            );
             *v = json!("<masked>");
         }
     }
@@ -130,8 +136,10 @@ impl Golden {
         }
         let expected = read_opt(&path).unwrap_or_default();
         if expected != actual {
-            let diff = similar_asserts::SimpleDiff::from_str(&expected, actual, "expected", "actual");
-            self.failures.push(format!("{}: {file} differs:\n{diff}", case.display()));
+            let diff =
+                similar_asserts::SimpleDiff::from_str(&expected, actual, "expected", "actual");
+            self.failures
+                .push(format!("{}: {file} differs:\n{diff}", case.display()));
         }
     }
 }
@@ -142,7 +150,9 @@ fn pretty(v: &Value) -> String {
 
 fn run_case(hook: &dyn Hook, case: &Path, g: &mut Golden) {
     let now = read_opt(&case.join("now.txt")).unwrap_or_else(|| DEFAULT_NOW.to_owned());
-    let now = chrono::DateTime::parse_from_rfc3339(now.trim()).unwrap().with_timezone(&chrono::Utc);
+    let now = chrono::DateTime::parse_from_rfc3339(now.trim())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
     let bc_path = case.join("binding-context.json");
     let bc = std::fs::read(&bc_path).unwrap_or_else(|e| panic!("{}: {e}", bc_path.display()));
     let values = read_json(&case.join("values.json"));
@@ -150,7 +160,9 @@ fn run_case(hook: &dyn Hook, case: &Path, g: &mut Golden) {
     let http = canned(case);
     let result = binding::parse(&bc, "binding-context.json")
         .map(binding::fold)
-        .and_then(|snaps| execute(hook, &snaps, &values, &config_values, now, &http).map(|o| (snaps, o)));
+        .and_then(|snaps| {
+            execute(hook, &snaps, &values, &config_values, now, &http).map(|o| (snaps, o))
+        });
     let (snaps, outcome) = match result {
         Err(e) => {
             g.compare(case, "error.txt", &(e + "\n"));
@@ -166,11 +178,26 @@ fn run_case(hook: &dyn Hook, case: &Path, g: &mut Golden) {
     let mut shown = patch.clone();
     mask(&mut shown, &read_json(&case.join("mask.json")));
     g.compare(case, "values-patch.json", &pretty(&shown));
-    g.compare(case, "object-patches.jsonl", &output::object_ops_to_lines(&outcome.object_ops));
-    g.compare(case, "metrics.jsonl", &outcome.metrics.as_ref().map(|m| m.to_lines()).unwrap_or_default());
+    g.compare(
+        case,
+        "object-patches.jsonl",
+        &output::object_ops_to_lines(&outcome.object_ops),
+    );
+    g.compare(
+        case,
+        "metrics.jsonl",
+        &outcome
+            .metrics
+            .as_ref()
+            .map(|m| m.to_lines())
+            .unwrap_or_default(),
+    );
     let seen = http.seen.lock().unwrap();
     if !seen.is_empty() || case.join("http.json").exists() {
-        let reqs: Vec<Value> = seen.iter().map(|r| json!({"url": r.url, "bearer": r.bearer.is_some()})).collect();
+        let reqs: Vec<Value> = seen
+            .iter()
+            .map(|r| json!({"url": r.url, "bearer": r.bearer.is_some()}))
+            .collect();
         g.compare(case, "http-requests.json", &pretty(&Value::Array(reqs)));
     }
     drop(seen);
@@ -185,12 +212,20 @@ fn run_case(hook: &dyn Hook, case: &Path, g: &mut Golden) {
     if let Some(schema) = values_schema() {
         let validator = jsonschema::validator_for(&schema).expect("openapi schema compiles");
         let istio = applied.get("istio").cloned().unwrap_or(json!({}));
-        let errors: Vec<String> = validator.iter_errors(&istio).map(|e| format!("{} at {}", e, e.instance_path)).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&istio)
+            .map(|e| format!("{} at {}", e, e.instance_path))
+            .collect();
         if !errors.is_empty() {
-            g.failures.push(format!("{}: patched values fail openapi/: {}", case.display(), errors.join("; ")));
+            g.failures.push(format!(
+                "{}: patched values fail openapi/: {}",
+                case.display(),
+                errors.join("; ")
+            ));
         }
     }
-    let again = execute(hook, &snaps, &applied, &config_values, now, &canned(case)).expect("second run succeeds");
+    let again = execute(hook, &snaps, &applied, &config_values, now, &canned(case))
+        .expect("second run succeeds");
     if !again.values_patch.is_empty() {
         g.failures.push(format!(
             "{}: not idempotent, second run emitted {}",
@@ -202,12 +237,20 @@ fn run_case(hook: &dyn Hook, case: &Path, g: &mut Golden) {
 
 #[test]
 fn golden_cases() {
-    let mut g = Golden { update: std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1"), failures: Vec::new() };
+    let mut g = Golden {
+        update: std::env::var("UPDATE_GOLDEN").is_ok_and(|v| v == "1"),
+        failures: Vec::new(),
+    };
     let mut count = 0;
     for hook in REGISTRY {
         let dir = root().join("testdata").join(hook.name());
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        let mut cases: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        let mut cases: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
         cases.sort();
         for case in cases {
             run_case(*hook, &case, &mut g);
@@ -216,5 +259,10 @@ fn golden_cases() {
     }
     eprintln!("golden: {count} cases");
     assert!(count > 0, "no golden cases found");
-    assert!(g.failures.is_empty(), "{} golden failures:\n{}", g.failures.len(), g.failures.join("\n\n"));
+    assert!(
+        g.failures.is_empty(),
+        "{} golden failures:\n{}",
+        g.failures.len(),
+        g.failures.join("\n\n")
+    );
 }

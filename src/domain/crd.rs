@@ -26,7 +26,11 @@ pub enum PeerKind {
 }
 
 impl PeerKind {
-    pub const ALL: [PeerKind; 3] = [PeerKind::Federation, PeerKind::Multicluster, PeerKind::Multicloud];
+    pub const ALL: [PeerKind; 3] = [
+        PeerKind::Federation,
+        PeerKind::Multicluster,
+        PeerKind::Multicloud,
+    ];
 
     pub fn kind(self) -> &'static str {
         match self {
@@ -138,10 +142,18 @@ impl Peer {
     /// Reads a peer from a snapshot item's content (object or projection).
     pub fn from_json(kind: PeerKind, v: &Value) -> Result<Peer, String> {
         let raw: RawPeer = serde_json::from_value(v.clone()).map_err(|e| {
-            let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("<unnamed>");
+            let name = v
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("<unnamed>");
             format!("{} {name}: {e}", kind.kind())
         })?;
-        Ok(Peer { kind, name: raw.metadata.name, spec: raw.spec, status: raw.status.unwrap_or_default() })
+        Ok(Peer {
+            kind,
+            name: raw.metadata.name,
+            spec: raw.spec,
+            status: raw.status.unwrap_or_default(),
+        })
     }
 
     /// The metadata endpoint without trailing slashes (the base of every URL, SPEC §5.1).
@@ -185,6 +197,8 @@ mod tests {
         assert_eq!(p.pinned_uuid(), Some("u"));
         assert!(p.enable_ingress_gateway());
         let bad = json!({"metadata": {"name": "c"}, "spec": {"metadataEndpoint": 5}});
-        assert!(Peer::from_json(PeerKind::Multicluster, &bad).unwrap_err().starts_with("IstioMulticluster c:"));
+        assert!(Peer::from_json(PeerKind::Multicluster, &bad)
+            .unwrap_err()
+            .starts_with("IstioMulticluster c:"));
     }
 }

@@ -7,7 +7,7 @@ use crate::domain::pki;
 use anyhow::{anyhow, Result};
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use josekit::jws::{JwsHeader, EdDSA};
+use josekit::jws::{EdDSA, JwsHeader};
 use josekit::jwt::{self, JwtPayload};
 use serde_json::Value;
 use std::time::Duration;
@@ -84,7 +84,13 @@ pub enum AuthError {
 }
 
 /// Mints a token signed with `private_pem` (PKCS#8 Ed25519, any PEM label).
-pub fn sign(private_pem: &str, sub: &str, aud: &str, scope: Scope, now: DateTime<Utc>) -> Result<String> {
+pub fn sign(
+    private_pem: &str,
+    sub: &str,
+    aud: &str,
+    scope: Scope,
+    now: DateTime<Utc>,
+) -> Result<String> {
     sign_with_ttl(private_pem, sub, aud, scope.as_str(), now, scope.ttl())
 }
 
@@ -99,7 +105,9 @@ pub fn sign_with_ttl(
 ) -> Result<String> {
     let der = pki::first_pem_body(private_pem)?;
     pki::ed25519_private_key(private_pem)?;
-    let signer = EdDSA.signer_from_der(der).map_err(|e| anyhow!("cannot load signing key: {e}"))?;
+    let signer = EdDSA
+        .signer_from_der(der)
+        .map_err(|e| anyhow!("cannot load signing key: {e}"))?;
     let mut payload = JwtPayload::new();
     let nbf = now.timestamp();
     let exp = nbf + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
@@ -111,9 +119,12 @@ pub fn sign_with_ttl(
         ("nbf", Value::from(nbf)),
         ("exp", Value::from(exp)),
     ] {
-        payload.set_claim(k, Some(v)).map_err(|e| anyhow!("claim {k}: {e}"))?;
+        payload
+            .set_claim(k, Some(v))
+            .map_err(|e| anyhow!("claim {k}: {e}"))?;
     }
-    jwt::encode_with_signer(&payload, &JwsHeader::new(), &signer).map_err(|e| anyhow!("cannot sign token: {e}"))
+    jwt::encode_with_signer(&payload, &JwsHeader::new(), &signer)
+        .map_err(|e| anyhow!("cannot sign token: {e}"))
 }
 
 /// Reads the claims of a token without verifying it (to find the key, or to check a token we
@@ -123,7 +134,9 @@ pub fn peek_claims(token: &str) -> Result<Claims, AuthError> {
         return Err(AuthError::TooLarge);
     }
     let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(_sig), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(header), Some(payload), Some(_sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(AuthError::Malformed);
     };
     let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -161,7 +174,9 @@ pub fn verify_signature(token: &str, public_pem: &str) -> Result<Claims, AuthErr
     peek_claims(token)?;
     let der = pki::first_pem_body(public_pem).map_err(|_| AuthError::Signature)?;
     pki::ed25519_public_key(public_pem).map_err(|_| AuthError::Signature)?;
-    let verifier = EdDSA.verifier_from_der(der).map_err(|_| AuthError::Signature)?;
+    let verifier = EdDSA
+        .verifier_from_der(der)
+        .map_err(|_| AuthError::Signature)?;
     let (payload, _) = jwt::decode_with_verifier(token, &verifier).map_err(|e| match e {
         josekit::JoseError::UnsupportedSignatureAlgorithm(_) => AuthError::Algorithm,
         _ => AuthError::Signature,
@@ -179,7 +194,10 @@ pub fn authenticate(
     now: DateTime<Utc>,
 ) -> Result<Claims, AuthError> {
     let header = authorization.ok_or(AuthError::MissingBearer)?;
-    let token = header.strip_prefix("Bearer ").ok_or(AuthError::MissingBearer)?.trim();
+    let token = header
+        .strip_prefix("Bearer ")
+        .ok_or(AuthError::MissingBearer)?
+        .trim();
     let claims = peek_claims(token)?;
     check_claims(&claims, own_uuid, scope, now)?;
     let peer = peers.get(&claims.sub).ok_or(AuthError::UnknownSubject)?;
@@ -189,7 +207,12 @@ pub fn authenticate(
 }
 
 /// Claim rules shared by every verifier.
-pub fn check_claims(c: &Claims, own_uuid: &str, scope: Scope, now: DateTime<Utc>) -> Result<(), AuthError> {
+pub fn check_claims(
+    c: &Claims,
+    own_uuid: &str,
+    scope: Scope,
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
     let now = now.timestamp();
     if c.iss != ISSUER {
         return Err(AuthError::Issuer);
@@ -218,7 +241,11 @@ mod tests {
         let mut m = RemotePublicMetadata::new();
         m.insert(
             uuid.into(),
-            PublicMetadata { cluster_uuid: uuid.into(), authn_key_pub: public.into(), root_ca: String::new() },
+            PublicMetadata {
+                cluster_uuid: uuid.into(),
+                authn_key_pub: public.into(),
+                root_ca: String::new(),
+            },
         );
         m
     }
@@ -227,30 +254,79 @@ mod tests {
     fn round_trip_and_rejections() {
         let now = Utc::now();
         let (private, public) = pki::generate_ed25519_keypair().unwrap();
-        let known = peers("caller", &public.replace("PUBLIC KEY", "ED25519 PUBLIC KEY"));
+        let known = peers(
+            "caller",
+            &public.replace("PUBLIC KEY", "ED25519 PUBLIC KEY"),
+        );
         let tok = sign(&private, "caller", "me", Scope::PrivateFederation, now).unwrap();
         let header = format!("Bearer {tok}");
         let c = authenticate(Some(&header), "me", Scope::PrivateFederation, &known, now).unwrap();
-        assert_eq!((c.sub.as_str(), c.aud.as_str(), c.exp - c.nbf), ("caller", "me", 60));
+        assert_eq!(
+            (c.sub.as_str(), c.aud.as_str(), c.exp - c.nbf),
+            ("caller", "me", 60)
+        );
 
         let err = |h: Option<&str>, aud: &str, scope: Scope, at: DateTime<Utc>| {
             authenticate(h, aud, scope, &known, at).unwrap_err()
         };
-        assert_eq!(err(None, "me", Scope::PrivateFederation, now), AuthError::MissingBearer);
-        assert_eq!(err(Some(&format!("Basic {tok}")), "me", Scope::PrivateFederation, now), AuthError::MissingBearer);
-        assert_eq!(err(Some(&header), "other", Scope::PrivateFederation, now), AuthError::Audience);
+        assert_eq!(
+            err(None, "me", Scope::PrivateFederation, now),
+            AuthError::MissingBearer
+        );
+        assert_eq!(
+            err(
+                Some(&format!("Basic {tok}")),
+                "me",
+                Scope::PrivateFederation,
+                now
+            ),
+            AuthError::MissingBearer
+        );
+        assert_eq!(
+            err(Some(&header), "other", Scope::PrivateFederation, now),
+            AuthError::Audience
+        );
         assert_eq!(err(Some(&header), "me", Scope::Api, now), AuthError::Scope);
         let later = now + chrono::Duration::seconds(200);
-        assert_eq!(err(Some(&header), "me", Scope::PrivateFederation, later), AuthError::Expired);
+        assert_eq!(
+            err(Some(&header), "me", Scope::PrivateFederation, later),
+            AuthError::Expired
+        );
         let earlier = now - chrono::Duration::seconds(200);
-        assert_eq!(err(Some(&header), "me", Scope::PrivateFederation, earlier), AuthError::NotYetValid);
+        assert_eq!(
+            err(Some(&header), "me", Scope::PrivateFederation, earlier),
+            AuthError::NotYetValid
+        );
 
         let stranger = sign(&private, "stranger", "me", Scope::PrivateFederation, now).unwrap();
-        assert_eq!(err(Some(&format!("Bearer {stranger}")), "me", Scope::PrivateFederation, now), AuthError::UnknownSubject);
+        assert_eq!(
+            err(
+                Some(&format!("Bearer {stranger}")),
+                "me",
+                Scope::PrivateFederation,
+                now
+            ),
+            AuthError::UnknownSubject
+        );
 
         let (other_private, _) = pki::generate_ed25519_keypair().unwrap();
-        let forged = sign(&other_private, "caller", "me", Scope::PrivateFederation, now).unwrap();
-        assert_eq!(err(Some(&format!("Bearer {forged}")), "me", Scope::PrivateFederation, now), AuthError::Signature);
+        let forged = sign(
+            &other_private,
+            "caller",
+            "me",
+            Scope::PrivateFederation,
+            now,
+        )
+        .unwrap();
+        assert_eq!(
+            err(
+                Some(&format!("Bearer {forged}")),
+                "me",
+                Scope::PrivateFederation,
+                now
+            ),
+            AuthError::Signature
+        );
 
         // alg:none and HS256 with the same claims.
         let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -258,11 +334,21 @@ mod tests {
         for alg in ["none", "HS256", "RS256"] {
             let h = engine.encode(format!(r#"{{"alg":"{alg}"}}"#));
             let t = format!("Bearer {h}.{body}.");
-            assert_eq!(err(Some(&t), "me", Scope::PrivateFederation, now), AuthError::Algorithm, "{alg}");
+            assert_eq!(
+                err(Some(&t), "me", Scope::PrivateFederation, now),
+                AuthError::Algorithm,
+                "{alg}"
+            );
         }
         let huge = format!("Bearer {}", "a".repeat(MAX_TOKEN_BYTES + 1));
-        assert_eq!(err(Some(&huge), "me", Scope::PrivateFederation, now), AuthError::TooLarge);
-        assert_eq!(err(Some("Bearer x.y"), "me", Scope::PrivateFederation, now), AuthError::Malformed);
+        assert_eq!(
+            err(Some(&huge), "me", Scope::PrivateFederation, now),
+            AuthError::TooLarge
+        );
+        assert_eq!(
+            err(Some("Bearer x.y"), "me", Scope::PrivateFederation, now),
+            AuthError::Malformed
+        );
     }
 
     #[test]
@@ -270,7 +356,9 @@ mod tests {
         let (private, _) = pki::generate_ed25519_keypair().unwrap();
         let tok = sign(&private, "a", "b", Scope::Api, Utc::now()).unwrap();
         let header = tok.split('.').next().unwrap();
-        let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header).unwrap();
+        let decoded = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap();
         assert_eq!(String::from_utf8(decoded).unwrap(), r#"{"alg":"EdDSA"}"#);
         let c = peek_claims(&tok).unwrap();
         assert_eq!(c.exp - c.nbf, 366 * 86_400);

@@ -59,7 +59,11 @@ pub struct MulticlusterPrivate {
     pub api_host: String,
     #[serde(rename = "networkName")]
     pub network_name: String,
-    #[serde(rename = "clusterID", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "clusterID",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub cluster_id: String,
 }
 

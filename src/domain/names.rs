@@ -40,7 +40,10 @@ mod tests {
     fn adler32_matches_sprig() {
         // sprig's adler32sum("deadbeef-mycluster") — Adler-32 of the bytes, printed in decimal.
         assert_eq!(adler2::adler32_slice(b"Wikipedia"), 0x11E6_0398);
-        assert_eq!(cluster_id("cluster.local", "Wikipedia"), "cluster-local-300286872");
+        assert_eq!(
+            cluster_id("cluster.local", "Wikipedia"),
+            "cluster-local-300286872"
+        );
         assert_eq!(network_name("a-1"), "network-a-1");
     }
 
@@ -54,6 +57,9 @@ mod tests {
 
     #[test]
     fn public_host_substitutes() {
-        assert_eq!(public_host("%s.example.com", "istio-api-proxy"), "istio-api-proxy.example.com");
+        assert_eq!(
+            public_host("%s.example.com", "istio-api-proxy"),
+            "istio-api-proxy.example.com"
+        );
     }
 }

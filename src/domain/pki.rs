@@ -85,13 +85,24 @@ impl CertInfo {
     /// Why this certificate may not be trusted as a root at `now`, if anything.
     pub fn root_problem(&self, now: DateTime<Utc>) -> Option<String> {
         if !self.is_ca {
-            return Some(format!("certificate {} is not a CA (basicConstraints CA:TRUE missing)", self.subject));
+            return Some(format!(
+                "certificate {} is not a CA (basicConstraints CA:TRUE missing)",
+                self.subject
+            ));
         }
         if now < self.not_before {
-            return Some(format!("certificate {} is not valid before {}", self.subject, rfc3339(self.not_before)));
+            return Some(format!(
+                "certificate {} is not valid before {}",
+                self.subject,
+                rfc3339(self.not_before)
+            ));
         }
         if now > self.not_after {
-            return Some(format!("certificate {} expired at {}", self.subject, rfc3339(self.not_after)));
+            return Some(format!(
+                "certificate {} expired at {}",
+                self.subject,
+                rfc3339(self.not_after)
+            ));
         }
         None
     }
@@ -114,7 +125,10 @@ fn asn1_to_utc(t: &openssl::asn1::Asn1TimeRef) -> Result<DateTime<Utc>> {
 /// Parses every certificate of a PEM bundle (labels other than CERTIFICATE are rejected).
 pub fn parse_certificates(text: &str) -> Result<Vec<CertInfo>> {
     if text.len() > MAX_ROOT_CA_BYTES {
-        bail!("certificate bundle is {} bytes, more than {MAX_ROOT_CA_BYTES}", text.len());
+        bail!(
+            "certificate bundle is {} bytes, more than {MAX_ROOT_CA_BYTES}",
+            text.len()
+        );
     }
     let blocks = pem::parse_many(text).map_err(|e| anyhow!("malformed PEM: {e}"))?;
     if blocks.is_empty() {
@@ -127,7 +141,8 @@ pub fn parse_certificates(text: &str) -> Result<Vec<CertInfo>> {
             if block.tag() != "CERTIFICATE" {
                 bail!("PEM block {i} is {:?}, not CERTIFICATE", block.tag());
             }
-            let cert = X509::from_der(block.contents()).with_context(|| format!("PEM block {i} is not an X.509 certificate"))?;
+            let cert = X509::from_der(block.contents())
+                .with_context(|| format!("PEM block {i} is not an X.509 certificate"))?;
             cert_info(&cert)
         })
         .collect()
@@ -166,14 +181,20 @@ fn is_ca(cert: &X509) -> Result<bool> {
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
         if line.trim_start().starts_with("X509v3 Basic Constraints") {
-            return Ok(lines.next().is_some_and(|l| l.trim_start().starts_with("CA:TRUE")));
+            return Ok(lines
+                .next()
+                .is_some_and(|l| l.trim_start().starts_with("CA:TRUE")));
         }
     }
     Ok(false)
 }
 
 /// Test and demo support: a self-signed root CA (RSA-2048) and its key, as PEM.
-pub fn generate_self_signed_ca(common_name: &str, days_valid: i64, ca: bool) -> Result<(String, String)> {
+pub fn generate_self_signed_ca(
+    common_name: &str,
+    days_valid: i64,
+    ca: bool,
+) -> Result<(String, String)> {
     use openssl::bn::{BigNum, MsbOption};
     use openssl::rsa::Rsa;
     use openssl::x509::extension::{BasicConstraints, KeyUsage, SubjectKeyIdentifier};
@@ -197,14 +218,23 @@ pub fn generate_self_signed_ca(common_name: &str, days_valid: i64, ca: bool) -> 
     let (start, end) = if days_valid >= 0 {
         (now - 3600, now + days_valid * 86_400)
     } else {
-        (now + days_valid * 86_400 - 86_400, now + days_valid * 86_400)
+        (
+            now + days_valid * 86_400 - 86_400,
+            now + days_valid * 86_400,
+        )
     };
     let (start, end) = (Asn1Time::from_unix(start)?, Asn1Time::from_unix(end)?);
     b.set_not_before(&start)?;
     b.set_not_after(&end)?;
     if ca {
         b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
-        b.append_extension(KeyUsage::new().critical().key_cert_sign().crl_sign().build()?)?;
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()?,
+        )?;
     } else {
         b.append_extension(BasicConstraints::new().build()?)?;
     }
@@ -243,9 +273,15 @@ mod tests {
         assert_eq!(info.fingerprint_sha256.len(), 64);
         assert_eq!(info.root_problem(now), None);
         let (leaf, _) = generate_self_signed_ca("leaf", 30, false).unwrap();
-        assert!(parse_certificates(&leaf).unwrap()[0].root_problem(now).unwrap().contains("not a CA"));
+        assert!(parse_certificates(&leaf).unwrap()[0]
+            .root_problem(now)
+            .unwrap()
+            .contains("not a CA"));
         let (old, _) = generate_self_signed_ca("old", -2, true).unwrap();
-        assert!(parse_certificates(&old).unwrap()[0].root_problem(now).unwrap().contains("expired"));
+        assert!(parse_certificates(&old).unwrap()[0]
+            .root_problem(now)
+            .unwrap()
+            .contains("expired"));
         assert!(parse_certificates("garbage").is_err());
         assert!(parse_certificates(&"A".repeat(70_000)).is_err());
     }

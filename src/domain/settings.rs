@@ -36,17 +36,24 @@ pub struct Settings {
 fn get<T: DeserializeOwned>(values: &Value, pointer: &str) -> Result<Option<T>, String> {
     match values.pointer(pointer) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => serde_json::from_value(v.clone())
-            .map(Some)
-            .map_err(|e| format!("values: {}: {e}", pointer.trim_start_matches('/').replace('/', "."))),
+        Some(v) => serde_json::from_value(v.clone()).map(Some).map_err(|e| {
+            format!(
+                "values: {}: {e}",
+                pointer.trim_start_matches('/').replace('/', ".")
+            )
+        }),
     }
 }
 
 fn duration(values: &Value, pointer: &str, default: Duration) -> Result<Duration, String> {
     match get::<String>(values, pointer)? {
         None => Ok(default),
-        Some(s) => humantime::parse_duration(&s)
-            .map_err(|e| format!("values: {}: {s:?} is not a duration: {e}", pointer.trim_start_matches('/').replace('/', "."))),
+        Some(s) => humantime::parse_duration(&s).map_err(|e| {
+            format!(
+                "values: {}: {s:?} is not a duration: {e}",
+                pointer.trim_start_matches('/').replace('/', ".")
+            )
+        }),
     }
 }
 
@@ -58,17 +65,31 @@ impl Settings {
             .filter(|k| !k.private.is_empty() && !k.public.is_empty());
         Ok(Settings {
             cluster_uuid: get(values, "/global/discovery/clusterUUID")?.unwrap_or_default(),
-            cluster_domain: get(values, "/global/discovery/clusterDomain")?.unwrap_or_else(|| "cluster.local".to_owned()),
-            public_domain_template: get(values, "/global/modules/publicDomainTemplate")?.unwrap_or_default(),
+            cluster_domain: get(values, "/global/discovery/clusterDomain")?
+                .unwrap_or_else(|| "cluster.local".to_owned()),
+            public_domain_template: get(values, "/global/modules/publicDomainTemplate")?
+                .unwrap_or_default(),
             federation_enabled: enabled("/istio/federation/enabled")?,
-            multicluster_enabled: enabled("/istio/multicluster/enabled")? || enabled("/istio/multicloud/enabled")?,
+            multicluster_enabled: enabled("/istio/multicluster/enabled")?
+                || enabled("/istio/multicloud/enabled")?,
             ingress_gateway: IngressGatewaySettings {
-                inlet: get(values, "/istio/alliance/ingressGateway/inlet")?.unwrap_or_else(|| "LoadBalancer".to_owned()),
-                advertise: get::<Vec<Gateway>>(values, "/istio/alliance/ingressGateway/advertise")?.filter(|a| !a.is_empty()),
+                inlet: get(values, "/istio/alliance/ingressGateway/inlet")?
+                    .unwrap_or_else(|| "LoadBalancer".to_owned()),
+                advertise: get::<Vec<Gateway>>(values, "/istio/alliance/ingressGateway/advertise")?
+                    .filter(|a| !a.is_empty()),
             },
-            fetch_timeout: duration(values, "/istio/alliance/metadataFetch/timeout", Duration::from_secs(5))?,
-            max_response_bytes: get(values, "/istio/alliance/metadataFetch/maxResponseBytes")?.unwrap_or(1_048_576),
-            stale_endpoints_ttl: duration(values, "/istio/alliance/staleEndpointsTTL", Duration::ZERO)?,
+            fetch_timeout: duration(
+                values,
+                "/istio/alliance/metadataFetch/timeout",
+                Duration::from_secs(5),
+            )?,
+            max_response_bytes: get(values, "/istio/alliance/metadataFetch/maxResponseBytes")?
+                .unwrap_or(1_048_576),
+            stale_endpoints_ttl: duration(
+                values,
+                "/istio/alliance/staleEndpointsTTL",
+                Duration::ZERO,
+            )?,
             keypair,
         })
     }
@@ -84,7 +105,10 @@ impl Settings {
             return Err("values: global.discovery.clusterUUID is required".to_owned());
         }
         if !crate::domain::validate::is_cluster_uuid(&self.cluster_uuid) {
-            return Err(format!("values: global.discovery.clusterUUID {:?} is not 1-64 characters of [A-Za-z0-9-]", self.cluster_uuid));
+            return Err(format!(
+                "values: global.discovery.clusterUUID {:?} is not 1-64 characters of [A-Za-z0-9-]",
+                self.cluster_uuid
+            ));
         }
         Ok(())
     }
@@ -97,13 +121,24 @@ mod tests {
 
     #[test]
     fn defaults_alias_and_errors() {
-        let s = Settings::from_values(&json!({"istio": {"multicloud": {"enabled": true}}})).unwrap();
+        let s =
+            Settings::from_values(&json!({"istio": {"multicloud": {"enabled": true}}})).unwrap();
         assert!(s.multicluster_enabled && !s.federation_enabled);
         assert_eq!(s.fetch_timeout, Duration::from_secs(5));
         assert_eq!(s.cluster_domain, "cluster.local");
-        let err = Settings::from_values(&json!({"istio": {"federation": {"enabled": "yes"}}})).unwrap_err();
-        assert!(err.starts_with("values: istio.federation.enabled:"), "{err}");
-        let err = Settings::from_values(&json!({"istio": {"alliance": {"metadataFetch": {"timeout": "soon"}}}})).unwrap_err();
-        assert!(err.contains("istio.alliance.metadataFetch.timeout"), "{err}");
+        let err = Settings::from_values(&json!({"istio": {"federation": {"enabled": "yes"}}}))
+            .unwrap_err();
+        assert!(
+            err.starts_with("values: istio.federation.enabled:"),
+            "{err}"
+        );
+        let err = Settings::from_values(
+            &json!({"istio": {"alliance": {"metadataFetch": {"timeout": "soon"}}}}),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("istio.alliance.metadataFetch.timeout"),
+            "{err}"
+        );
     }
 }

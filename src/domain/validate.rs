@@ -36,7 +36,8 @@ pub struct Validated<T> {
 pub fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -50,7 +51,8 @@ pub fn is_dns_name(s: &str) -> bool {
 pub fn is_label_value(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
         && s.as_bytes()[0].is_ascii_alphanumeric()
         && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
 }
@@ -76,7 +78,9 @@ fn parse_port_str(s: &str) -> Option<u16> {
 }
 
 fn port_of(v: &Value) -> Option<u16> {
-    v.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0)
+    v.as_u64()
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p > 0)
 }
 
 fn short(v: &Value) -> String {
@@ -95,16 +99,26 @@ fn short(v: &Value) -> String {
 fn str_field<'a>(obj: &'a Value, key: &str, doc: &str) -> Result<&'a str, String> {
     match obj.get(key) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s),
-        Some(Value::String(_)) | None | Some(Value::Null) => Err(format!("{doc}: {key} must be a non-empty string")),
-        Some(other) => Err(format!("{doc}: {key} must be a string, got {}", short(other))),
+        Some(Value::String(_)) | None | Some(Value::Null) => {
+            Err(format!("{doc}: {key} must be a non-empty string"))
+        }
+        Some(other) => Err(format!(
+            "{doc}: {key} must be a string, got {}",
+            short(other)
+        )),
     }
 }
 
 fn array_field<'a>(obj: &'a Value, key: &str, doc: &str) -> Result<&'a Vec<Value>, String> {
     match obj.get(key) {
         Some(Value::Array(a)) => Ok(a),
-        None | Some(Value::Null) => Err(format!("{doc}: {key} must be set (an array, possibly empty)")),
-        Some(other) => Err(format!("{doc}: {key} must be an array, got {}", short(other))),
+        None | Some(Value::Null) => Err(format!(
+            "{doc}: {key} must be set (an array, possibly empty)"
+        )),
+        Some(other) => Err(format!(
+            "{doc}: {key} must be an array, got {}",
+            short(other)
+        )),
     }
 }
 
@@ -117,14 +131,21 @@ pub fn public_metadata_structure(v: &Value) -> Result<(PublicMetadata, Vec<CertI
     }
     let uuid = str_field(v, "clusterUUID", DOC)?;
     if !is_cluster_uuid(uuid) {
-        return Err(format!("{DOC}: clusterUUID {} is not 1-64 characters of [A-Za-z0-9-]", short(&Value::from(uuid))));
+        return Err(format!(
+            "{DOC}: clusterUUID {} is not 1-64 characters of [A-Za-z0-9-]",
+            short(&Value::from(uuid))
+        ));
     }
     let key = str_field(v, "authnKeyPub", DOC)?;
     pki::ed25519_public_key(key).map_err(|e| format!("{DOC}: authnKeyPub: {e}"))?;
     let root = str_field(v, "rootCA", DOC)?;
     let certs = pki::parse_certificates(root).map_err(|e| format!("{DOC}: rootCA: {e}"))?;
     Ok((
-        PublicMetadata { cluster_uuid: uuid.to_owned(), authn_key_pub: key.to_owned(), root_ca: root.to_owned() },
+        PublicMetadata {
+            cluster_uuid: uuid.to_owned(),
+            authn_key_pub: key.to_owned(),
+            root_ca: root.to_owned(),
+        },
         certs,
     ))
 }
@@ -135,7 +156,10 @@ pub fn root_problems(certs: &[CertInfo], now: chrono::DateTime<chrono::Utc>) -> 
 }
 
 /// Public metadata as fetched: the structure and every root valid now (SPEC §5.3).
-pub fn public_metadata(v: &Value, now: chrono::DateTime<chrono::Utc>) -> Result<PublicMetadata, String> {
+pub fn public_metadata(
+    v: &Value,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<PublicMetadata, String> {
     let (public, certs) = public_metadata_structure(v)?;
     match root_problems(&certs, now).first() {
         Some(p) => Err(format!("public metadata: rootCA: {p}")),
@@ -149,8 +173,14 @@ pub fn gateway(v: &Value) -> Result<Gateway, String> {
     let port = v.get("port").and_then(port_of);
     let address_ok = address.parse::<IpAddr>().is_ok() || is_dns_name(address);
     match (address_ok, port) {
-        (true, Some(port)) => Ok(Gateway { address: address.to_owned(), port }),
-        (false, _) => Err(format!("gateway {}: address is neither an IP literal nor a DNS name", short(v))),
+        (true, Some(port)) => Ok(Gateway {
+            address: address.to_owned(),
+            port,
+        }),
+        (false, _) => Err(format!(
+            "gateway {}: address is neither an IP literal nor a DNS name",
+            short(v)
+        )),
         (_, None) => Err(format!("gateway {}: port must be 1-65535", short(v))),
     }
 }
@@ -161,14 +191,23 @@ fn gateways(items: &[Value], dropped: &mut Vec<Dropped>) -> Vec<Gateway> {
     for item in items {
         match gateway(item) {
             Ok(g) if out.len() >= MAX_GATEWAYS => {
-                dropped.push(Dropped { reason: "TooManyGateways", detail: format!("gateway {}:{} beyond the limit of {MAX_GATEWAYS}", g.address, g.port) });
+                dropped.push(Dropped {
+                    reason: "TooManyGateways",
+                    detail: format!(
+                        "gateway {}:{} beyond the limit of {MAX_GATEWAYS}",
+                        g.address, g.port
+                    ),
+                });
             }
             Ok(g) => {
                 if seen.insert(g.clone()) {
                     out.push(g);
                 }
             }
-            Err(detail) => dropped.push(Dropped { reason: "InvalidGateway", detail }),
+            Err(detail) => dropped.push(Dropped {
+                reason: "InvalidGateway",
+                detail,
+            }),
         }
     }
     out.sort();
@@ -177,19 +216,34 @@ fn gateways(items: &[Value], dropped: &mut Vec<Dropped>) -> Vec<Gateway> {
 
 fn service(v: &Value, suffix: &str, dropped: &mut Vec<Dropped>) -> Option<PublicService> {
     let Some(hostname) = v.get("hostname").and_then(Value::as_str) else {
-        dropped.push(Dropped { reason: "InvalidHostname", detail: format!("service {}: hostname must be a string", short(v)) });
+        dropped.push(Dropped {
+            reason: "InvalidHostname",
+            detail: format!("service {}: hostname must be a string", short(v)),
+        });
         return None;
     };
     if !is_dns_name(hostname) {
-        dropped.push(Dropped { reason: "InvalidHostname", detail: format!("service {}: hostname is not a DNS name", short(&Value::from(hostname))) });
+        dropped.push(Dropped {
+            reason: "InvalidHostname",
+            detail: format!(
+                "service {}: hostname is not a DNS name",
+                short(&Value::from(hostname))
+            ),
+        });
         return None;
     }
     if !hostname.ends_with(suffix) || hostname.len() == suffix.len() {
-        dropped.push(Dropped { reason: "ForeignHostname", detail: format!("service {hostname}: outside the peer's domain *{suffix}") });
+        dropped.push(Dropped {
+            reason: "ForeignHostname",
+            detail: format!("service {hostname}: outside the peer's domain *{suffix}"),
+        });
         return None;
     }
     let Some(ports) = v.get("ports").and_then(Value::as_array) else {
-        dropped.push(Dropped { reason: "InvalidPort", detail: format!("service {hostname}: ports must be an array") });
+        dropped.push(Dropped {
+            reason: "InvalidPort",
+            detail: format!("service {hostname}: ports must be an array"),
+        });
         return None;
     };
     let mut seen = BTreeSet::new();
@@ -202,24 +256,48 @@ fn service(v: &Value, suffix: &str, dropped: &mut Vec<Dropped>) -> Option<Public
                 port,
                 protocol: Some(crate::domain::metadata::port_protocol(name).to_owned()),
             }),
-            (true, Some(port)) => dropped.push(Dropped { reason: "InvalidPort", detail: format!("service {hostname}: duplicate port {port}") }),
-            _ => dropped.push(Dropped { reason: "InvalidPort", detail: format!("service {hostname}: port {} needs a DNS-label name and a number 1-65535", short(p)) }),
+            (true, Some(port)) => dropped.push(Dropped {
+                reason: "InvalidPort",
+                detail: format!("service {hostname}: duplicate port {port}"),
+            }),
+            _ => dropped.push(Dropped {
+                reason: "InvalidPort",
+                detail: format!(
+                    "service {hostname}: port {} needs a DNS-label name and a number 1-65535",
+                    short(p)
+                ),
+            }),
         }
     }
     if ports.len() > MAX_PORTS {
-        dropped.push(Dropped { reason: "InvalidPort", detail: format!("service {hostname}: {} ports beyond the limit of {MAX_PORTS}", ports.len() - MAX_PORTS) });
+        dropped.push(Dropped {
+            reason: "InvalidPort",
+            detail: format!(
+                "service {hostname}: {} ports beyond the limit of {MAX_PORTS}",
+                ports.len() - MAX_PORTS
+            ),
+        });
     }
     if out.is_empty() {
-        dropped.push(Dropped { reason: "NoValidPorts", detail: format!("service {hostname}: no valid port") });
+        dropped.push(Dropped {
+            reason: "NoValidPorts",
+            detail: format!("service {hostname}: no valid port"),
+        });
         return None;
     }
     out.sort_by_key(|p| p.port);
-    Some(PublicService { hostname: hostname.to_owned(), ports: out })
+    Some(PublicService {
+        hostname: hostname.to_owned(),
+        ports: out,
+    })
 }
 
 /// `private/federation.json` of the peer of an IstioFederation with `trust_domain`: services
 /// may only be named under `.svc.<trust_domain>`.
-pub fn federation_private(v: &Value, trust_domain: &str) -> Result<Validated<FederationPrivate>, String> {
+pub fn federation_private(
+    v: &Value,
+    trust_domain: &str,
+) -> Result<Validated<FederationPrivate>, String> {
     const DOC: &str = "private federation metadata";
     if !v.is_object() {
         return Err(format!("{DOC}: expected a JSON object, got {}", short(v)));
@@ -233,19 +311,31 @@ pub fn federation_private(v: &Value, trust_domain: &str) -> Result<Validated<Fed
     let mut public_services = Vec::new();
     for s in svcs {
         if public_services.len() >= MAX_SERVICES {
-            dropped.push(Dropped { reason: "TooManyServices", detail: format!("services beyond the limit of {MAX_SERVICES}") });
+            dropped.push(Dropped {
+                reason: "TooManyServices",
+                detail: format!("services beyond the limit of {MAX_SERVICES}"),
+            });
             break;
         }
         if let Some(s) = service(s, &suffix, &mut dropped) {
             if seen.insert(s.hostname.clone()) {
                 public_services.push(s);
             } else {
-                dropped.push(Dropped { reason: "DuplicateHostname", detail: format!("service {}: published twice, keeping the first", s.hostname) });
+                dropped.push(Dropped {
+                    reason: "DuplicateHostname",
+                    detail: format!("service {}: published twice, keeping the first", s.hostname),
+                });
             }
         }
     }
     public_services.sort();
-    Ok(Validated { value: FederationPrivate { ingress_gateways, public_services }, dropped })
+    Ok(Validated {
+        value: FederationPrivate {
+            ingress_gateways,
+            public_services,
+        },
+        dropped,
+    })
 }
 
 /// `private/multicluster.json`.
@@ -257,21 +347,37 @@ pub fn multicluster_private(v: &Value) -> Result<Validated<MulticlusterPrivate>,
     let gws = array_field(v, "ingressGateways", DOC)?;
     let api_host = str_field(v, "apiHost", DOC)?;
     if !is_host_port(api_host) {
-        return Err(format!("{DOC}: apiHost {} is not a DNS name with an optional :port", short(&Value::from(api_host))));
+        return Err(format!(
+            "{DOC}: apiHost {} is not a DNS name with an optional :port",
+            short(&Value::from(api_host))
+        ));
     }
     let network_name = str_field(v, "networkName", DOC)?;
     if !is_label_value(network_name) {
-        return Err(format!("{DOC}: networkName {} is not a label value (≤ 63 characters)", short(&Value::from(network_name))));
+        return Err(format!(
+            "{DOC}: networkName {} is not a label value (≤ 63 characters)",
+            short(&Value::from(network_name))
+        ));
     }
     let cluster_id = match v.get("clusterID") {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) if is_label_value(s) => s.clone(),
-        Some(other) => return Err(format!("{DOC}: clusterID {} is not a label value (≤ 63 characters)", short(other))),
+        Some(other) => {
+            return Err(format!(
+                "{DOC}: clusterID {} is not a label value (≤ 63 characters)",
+                short(other)
+            ))
+        }
     };
     let mut dropped = Vec::new();
     let ingress_gateways = gateways(gws, &mut dropped);
     Ok(Validated {
-        value: MulticlusterPrivate { ingress_gateways, api_host: api_host.to_owned(), network_name: network_name.to_owned(), cluster_id },
+        value: MulticlusterPrivate {
+            ingress_gateways,
+            api_host: api_host.to_owned(),
+            network_name: network_name.to_owned(),
+            cluster_id,
+        },
         dropped,
     })
 }
@@ -310,12 +416,33 @@ mod tests {
             ]
         });
         let v = federation_private(&doc, "cluster-b.local").unwrap();
-        assert_eq!(v.value.ingress_gateways, vec![Gateway { address: "1.2.3.4".into(), port: 15443 }]);
+        assert_eq!(
+            v.value.ingress_gateways,
+            vec![Gateway {
+                address: "1.2.3.4".into(),
+                port: 15443
+            }]
+        );
         assert_eq!(v.value.public_services.len(), 1);
-        assert_eq!(v.value.public_services[0].ports[0].protocol.as_deref(), Some("HTTP"));
+        assert_eq!(
+            v.value.public_services[0].ports[0].protocol.as_deref(),
+            Some("HTTP")
+        );
         let reasons: Vec<_> = v.dropped.iter().map(|d| d.reason).collect();
-        assert_eq!(reasons, ["InvalidGateway", "InvalidGateway", "InvalidPort", "ForeignHostname", "ForeignHostname", "NoValidPorts"]);
-        assert!(federation_private(&json!({"ingressGateways": []}), "x").unwrap_err().contains("publicServices must be set"));
+        assert_eq!(
+            reasons,
+            [
+                "InvalidGateway",
+                "InvalidGateway",
+                "InvalidPort",
+                "ForeignHostname",
+                "ForeignHostname",
+                "NoValidPorts"
+            ]
+        );
+        assert!(federation_private(&json!({"ingressGateways": []}), "x")
+            .unwrap_err()
+            .contains("publicServices must be set"));
         assert!(federation_private(&json!([1]), "x").is_err());
     }
 
@@ -324,8 +451,12 @@ mod tests {
         let ok = json!({"ingressGateways": [], "apiHost": "istio-api-proxy.b.example.com", "networkName": "network-b-1", "clusterID": "b-1"});
         assert_eq!(multicluster_private(&ok).unwrap().value.cluster_id, "b-1");
         let long = json!({"ingressGateways": [], "apiHost": "a.b", "networkName": "n".repeat(70)});
-        assert!(multicluster_private(&long).unwrap_err().contains("networkName"));
+        assert!(multicluster_private(&long)
+            .unwrap_err()
+            .contains("networkName"));
         let bad_host = json!({"ingressGateways": [], "apiHost": "a b", "networkName": "n"});
-        assert!(multicluster_private(&bad_host).unwrap_err().contains("apiHost"));
+        assert!(multicluster_private(&bad_host)
+            .unwrap_err()
+            .contains("apiHost"));
     }
 }

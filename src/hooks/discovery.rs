@@ -4,7 +4,8 @@
 //! `istio.internal.localMetadata`.
 
 use crate::domain::metadata::{
-    AuthnKeypair, FederationPrivate, Gateway, LocalMetadata, MulticlusterPrivate, PublicMetadata, PublicService, ServicePort,
+    AuthnKeypair, FederationPrivate, Gateway, LocalMetadata, MulticlusterPrivate, PublicMetadata,
+    PublicService, ServicePort,
 };
 use crate::domain::settings::Settings;
 use crate::domain::{names, pki};
@@ -20,7 +21,8 @@ pub struct Discovery;
 
 const NS: &str = "d8-istio";
 const GATEWAY_LABELS: &[(&str, &str)] = &[("app", "ingressgateway")];
-const PUBLIC_SERVICE_LABEL: &[(&str, &str)] = &[("federation.istio.deckhouse.io/public-service", "")];
+const PUBLIC_SERVICE_LABEL: &[(&str, &str)] =
+    &[("federation.istio.deckhouse.io/public-service", "")];
 
 fn binding(name: &'static str, kind: &'static str, jq_filter: &'static str) -> Kubernetes {
     Kubernetes {
@@ -89,7 +91,11 @@ impl Hook for Discovery {
         let gateways = ingress_gateways(input.snapshots, &settings);
         let cluster_id = names::cluster_id(&settings.cluster_domain, &settings.cluster_uuid);
         let local = LocalMetadata {
-            public: PublicMetadata { cluster_uuid: settings.cluster_uuid.clone(), authn_key_pub: keypair.public.clone(), root_ca },
+            public: PublicMetadata {
+                cluster_uuid: settings.cluster_uuid.clone(),
+                authn_key_pub: keypair.public.clone(),
+                root_ca,
+            },
             federation: settings.federation_enabled.then(|| FederationPrivate {
                 ingress_gateways: gateways.clone(),
                 public_services: public_services(input.snapshots, &settings.cluster_domain),
@@ -123,7 +129,10 @@ fn items<T: for<'de> Deserialize<'de>>(snapshots: &Snapshots, binding: &str) -> 
         .filter_map(|(i, v)| match serde_json::from_value::<T>(v.clone()) {
             Ok(t) => Some(t),
             Err(e) => {
-                let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
+                let name = v
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("?");
                 tracing::warn!(binding, index = i, name, error = %e, "skipping malformed object");
                 None
             }
@@ -141,10 +150,19 @@ struct SecretObj {
 /// in values (Helm has not written the Secret yet), else a new one.
 fn keypair(snapshots: &Snapshots, current: Option<&AuthnKeypair>) -> anyhow::Result<AuthnKeypair> {
     let b64 = base64::engine::general_purpose::STANDARD;
-    let decode = |s: &Option<String>| s.as_deref().and_then(|s| b64.decode(s.trim()).ok()).and_then(|b| String::from_utf8(b).ok());
+    let decode = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|s| b64.decode(s.trim()).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+    };
     for secret in items::<SecretObj>(snapshots, "keypair") {
-        let (Some(public), Some(private)) = (decode(secret.data.get("pub.pem").unwrap_or(&None)), decode(secret.data.get("priv.pem").unwrap_or(&None))) else {
-            tracing::warn!("secret d8-istio/d8-remote-authn-keypair lacks pub.pem or priv.pem; not reusing it");
+        let (Some(public), Some(private)) = (
+            decode(secret.data.get("pub.pem").unwrap_or(&None)),
+            decode(secret.data.get("priv.pem").unwrap_or(&None)),
+        ) else {
+            tracing::warn!(
+                "secret d8-istio/d8-remote-authn-keypair lacks pub.pem or priv.pem; not reusing it"
+            );
             continue;
         };
         if pki::keypair_matches(&private, &public) {
@@ -181,7 +199,11 @@ fn local_root(snapshots: &Snapshots, values: &Value) -> String {
     let remote: BTreeSet<&str> = values
         .pointer("/istio/internal/trustBundle")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|e| e.get("fingerprintSHA256").and_then(Value::as_str)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e.get("fingerprintSHA256").and_then(Value::as_str))
+                .collect()
+        })
         .unwrap_or_default();
     let Some(pem) = items::<ConfigMapObj>(snapshots, "rootCA")
         .into_iter()
@@ -192,7 +214,11 @@ fn local_root(snapshots: &Snapshots, values: &Value) -> String {
     };
     match pki::parse_certificates(&pem) {
         Ok(certs) => {
-            let local: String = certs.iter().filter(|c| !remote.contains(c.fingerprint_sha256.as_str())).map(|c| c.pem.as_str()).collect();
+            let local: String = certs
+                .iter()
+                .filter(|c| !remote.contains(c.fingerprint_sha256.as_str()))
+                .map(|c| c.pem.as_str())
+                .collect();
             if local.is_empty() {
                 tracing::warn!("istio-ca-root-cert holds only remote roots; keeping the previously published root CA");
                 return previous;
@@ -322,21 +348,39 @@ struct NodeObj {
 
 impl NodeObj {
     fn active(&self) -> bool {
-        let ready = self.status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True");
+        let ready = self
+            .status
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
         let cordoned = self.spec.unschedulable.unwrap_or(false)
-            || self.spec.taints.iter().flatten().any(|t| t.key == "node.kubernetes.io/unschedulable");
+            || self
+                .spec
+                .taints
+                .iter()
+                .flatten()
+                .any(|t| t.key == "node.kubernetes.io/unschedulable");
         ready && !cordoned
     }
 
     fn address(&self) -> Option<&str> {
         let addrs = self.status.addresses.as_deref().unwrap_or_default();
-        let find = |t: &str| addrs.iter().find(|a| a.type_ == t && !a.address.is_empty()).map(|a| a.address.as_str());
+        let find = |t: &str| {
+            addrs
+                .iter()
+                .find(|a| a.type_ == t && !a.address.is_empty())
+                .map(|a| a.address.as_str())
+        };
         find("ExternalIP").or_else(|| find("InternalIP"))
     }
 }
 
 fn tls_port(svc: &ServiceObj) -> Option<&PortObj> {
-    svc.spec.ports.iter().find(|p| p.name.as_deref() == Some("tls"))
+    svc.spec
+        .ports
+        .iter()
+        .find(|p| p.name.as_deref() == Some("tls"))
 }
 
 /// Gateway addresses peers reach this cluster at (SPEC §4), sorted and deduplicated unless
@@ -349,7 +393,10 @@ fn ingress_gateways(snapshots: &Snapshots, settings: &Settings) -> Vec<Gateway> 
     let mut out = BTreeSet::new();
     match settings.ingress_gateway.inlet.as_str() {
         "NodePort" => {
-            let Some(node_port) = services.iter().find_map(|s| tls_port(s).and_then(|p| p.node_port)) else {
+            let Some(node_port) = services
+                .iter()
+                .find_map(|s| tls_port(s).and_then(|p| p.node_port))
+            else {
                 tracing::warn!("no ingress-gateway Service in d8-istio has a nodePort on its port named tls; publishing no gateways");
                 return Vec::new();
             };
@@ -368,25 +415,47 @@ fn ingress_gateways(snapshots: &Snapshots, settings: &Settings) -> Vec<Gateway> 
                 }
                 match node.address() {
                     Some(a) => {
-                        out.insert(Gateway { address: a.to_owned(), port: node_port });
+                        out.insert(Gateway {
+                            address: a.to_owned(),
+                            port: node_port,
+                        });
                     }
-                    None => tracing::warn!(node = %node.metadata.name, "ingress-gateway node has no ExternalIP or InternalIP"),
+                    None => {
+                        tracing::warn!(node = %node.metadata.name, "ingress-gateway node has no ExternalIP or InternalIP")
+                    }
                 }
             }
         }
         inlet => {
             if inlet != "LoadBalancer" {
-                tracing::warn!(inlet, "unknown ingress-gateway inlet; treating it as LoadBalancer");
+                tracing::warn!(
+                    inlet,
+                    "unknown ingress-gateway inlet; treating it as LoadBalancer"
+                );
             }
             for svc in &services {
-                let Some(port) = tls_port(svc).and_then(|p| p.port) else { continue };
-                let first = svc.status.load_balancer.ingress.as_deref().unwrap_or_default().first();
-                let address = first.and_then(|i| i.ip.clone().filter(|s| !s.is_empty()).or_else(|| i.hostname.clone().filter(|s| !s.is_empty())));
+                let Some(port) = tls_port(svc).and_then(|p| p.port) else {
+                    continue;
+                };
+                let first = svc
+                    .status
+                    .load_balancer
+                    .ingress
+                    .as_deref()
+                    .unwrap_or_default()
+                    .first();
+                let address = first.and_then(|i| {
+                    i.ip.clone()
+                        .filter(|s| !s.is_empty())
+                        .or_else(|| i.hostname.clone().filter(|s| !s.is_empty()))
+                });
                 match address {
                     Some(address) => {
                         out.insert(Gateway { address, port });
                     }
-                    None => tracing::info!(service = %svc.metadata.name, "ingress-gateway LoadBalancer has no address yet"),
+                    None => {
+                        tracing::info!(service = %svc.metadata.name, "ingress-gateway LoadBalancer has no address yet")
+                    }
                 }
             }
         }
@@ -398,7 +467,10 @@ fn ingress_gateways(snapshots: &Snapshots, settings: &Settings) -> Vec<Gateway> 
 fn public_services(snapshots: &Snapshots, cluster_domain: &str) -> Vec<PublicService> {
     let mut out = Vec::new();
     for svc in items::<ServiceObj>(snapshots, "publicServices") {
-        let hostname = format!("{}.{}.svc.{cluster_domain}", svc.metadata.name, svc.metadata.namespace);
+        let hostname = format!(
+            "{}.{}.svc.{cluster_domain}",
+            svc.metadata.name, svc.metadata.namespace
+        );
         if svc.spec.type_.as_deref() == Some("ExternalName") {
             tracing::warn!(service = %hostname, "skipping public service of type ExternalName");
             continue;
@@ -407,10 +479,16 @@ fn public_services(snapshots: &Snapshots, cluster_domain: &str) -> Vec<PublicSer
             .spec
             .ports
             .iter()
-            .filter_map(|p| match (p.name.as_deref().filter(|n| !n.is_empty()), p.port) {
-                (Some(name), Some(port)) => Some(ServicePort { name: name.to_owned(), port, protocol: None }),
-                _ => None,
-            })
+            .filter_map(
+                |p| match (p.name.as_deref().filter(|n| !n.is_empty()), p.port) {
+                    (Some(name), Some(port)) => Some(ServicePort {
+                        name: name.to_owned(),
+                        port,
+                        protocol: None,
+                    }),
+                    _ => None,
+                },
+            )
             .collect();
         if ports.is_empty() {
             tracing::warn!(service = %hostname, "skipping public service without named ports");

@@ -15,7 +15,10 @@ impl Hook for FetchRemoteMetadata {
     fn config(&self) -> HookConfig {
         HookConfig {
             before_helm: None,
-            schedule: vec![Schedule { name: "poll", crontab: "*/15 * * * * *" }],
+            schedule: vec![Schedule {
+                name: "poll",
+                crontab: "*/15 * * * * *",
+            }],
             kubernetes: super::peer_bindings(&PeerKind::ALL, PEER_JQ_FILTER, Events::Added),
         }
     }

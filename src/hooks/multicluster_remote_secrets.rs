@@ -13,7 +13,11 @@ impl Hook for MulticlusterRemoteSecrets {
     }
 
     fn config(&self) -> HookConfig {
-        let mut kubernetes = super::peer_bindings(&[PeerKind::Multicluster, PeerKind::Multicloud], PEER_CACHE_JQ_FILTER, Events::All);
+        let mut kubernetes = super::peer_bindings(
+            &[PeerKind::Multicluster, PeerKind::Multicloud],
+            PEER_CACHE_JQ_FILTER,
+            Events::All,
+        );
         kubernetes.push(Kubernetes {
             name: "remoteSecrets",
             api_version: "v1",
@@ -27,7 +31,10 @@ impl Hook for MulticlusterRemoteSecrets {
         });
         HookConfig {
             before_helm: Some(10),
-            schedule: vec![Schedule { name: "daily", crontab: "0 3 * * *" }],
+            schedule: vec![Schedule {
+                name: "daily",
+                crontab: "0 3 * * *",
+            }],
             kubernetes,
         }
     }

@@ -16,7 +16,11 @@ impl Hook for RenderServiceEntries {
         HookConfig {
             before_helm: Some(10),
             schedule: vec![],
-            kubernetes: super::peer_bindings(&[PeerKind::Federation], PEER_CACHE_JQ_FILTER, Events::All),
+            kubernetes: super::peer_bindings(
+                &[PeerKind::Federation],
+                PEER_CACHE_JQ_FILTER,
+                Events::All,
+            ),
         }
     }
 

@@ -94,12 +94,18 @@ pub fn fold(contexts: Vec<BindingContext>) -> Snapshots {
     for ctx in contexts {
         if let Some(snaps) = ctx.snapshots {
             for (name, items) in snaps {
-                out.insert(name, items.into_iter().filter_map(Item::into_content).collect());
+                out.insert(
+                    name,
+                    items.into_iter().filter_map(Item::into_content).collect(),
+                );
             }
         }
         if ctx.type_.as_deref() == Some("Synchronization") {
             if let Some(objects) = ctx.objects {
-                from_sync.insert(ctx.binding, objects.into_iter().filter_map(Item::into_content).collect());
+                from_sync.insert(
+                    ctx.binding,
+                    objects.into_iter().filter_map(Item::into_content).collect(),
+                );
             }
         }
     }
@@ -120,12 +126,28 @@ mod tests {
     #[test]
     fn every_context_type() {
         assert_eq!(snaps(r#"[{"binding":"onStartup"}]"#), Snapshots::default());
-        assert_eq!(snaps(r#"[{"binding":"cron","type":"Schedule"}]"#), Snapshots::default());
-        let s = snaps(r#"[{"binding":"beforeHelm","snapshots":{"a":[{"object":{"k":1}},{"filterResult":{"f":2},"object":{"k":2}},{"filterResult":null,"object":{"k":3}},{"filterResult":null},{}]}}]"#);
-        assert_eq!(s.get("a"), [serde_json::json!({"k":1}), serde_json::json!({"f":2}), serde_json::json!({"k":3})]);
-        let s = snaps(r#"[{"binding":"a","type":"Synchronization","objects":[{"object":{"k":1}}]},{"binding":"a","type":"Event","watchEvent":"Added","object":{"k":2},"filterResult":null}]"#);
+        assert_eq!(
+            snaps(r#"[{"binding":"cron","type":"Schedule"}]"#),
+            Snapshots::default()
+        );
+        let s = snaps(
+            r#"[{"binding":"beforeHelm","snapshots":{"a":[{"object":{"k":1}},{"filterResult":{"f":2},"object":{"k":2}},{"filterResult":null,"object":{"k":3}},{"filterResult":null},{}]}}]"#,
+        );
+        assert_eq!(
+            s.get("a"),
+            [
+                serde_json::json!({"k":1}),
+                serde_json::json!({"f":2}),
+                serde_json::json!({"k":3})
+            ]
+        );
+        let s = snaps(
+            r#"[{"binding":"a","type":"Synchronization","objects":[{"object":{"k":1}}]},{"binding":"a","type":"Event","watchEvent":"Added","object":{"k":2},"filterResult":null}]"#,
+        );
         assert_eq!(s.get("a").len(), 1);
-        let s = snaps(r#"[{"binding":"a","type":"Group","groupName":"main","snapshots":{"a":[],"b":[{"filterResult":"x"}]}},{"binding":"b","type":"Group","groupName":"main","snapshots":{"a":[{"filterResult":1}],"b":[]}}]"#);
+        let s = snaps(
+            r#"[{"binding":"a","type":"Group","groupName":"main","snapshots":{"a":[],"b":[{"filterResult":"x"}]}},{"binding":"b","type":"Group","groupName":"main","snapshots":{"a":[{"filterResult":1}],"b":[]}}]"#,
+        );
         assert_eq!(s.get("a"), [serde_json::json!(1)]);
         assert!(s.get("b").is_empty());
         assert!(s.get("missing").is_empty());
@@ -135,10 +157,17 @@ mod tests {
     #[test]
     fn errors_name_the_place() {
         let e = parse(b"[{\"binding\":", "ctx.json").unwrap_err();
-        assert!(e.starts_with("binding context ctx.json: invalid JSON"), "{e}");
+        assert!(
+            e.starts_with("binding context ctx.json: invalid JSON"),
+            "{e}"
+        );
         let e = parse(br#"{"binding":"x"}"#, "ctx.json").unwrap_err();
         assert!(e.contains("ctx.json") && e.contains("sequence"), "{e}");
-        let e = parse(br#"[{"binding":"x","snapshots":{"a":[{"object":1},7]}}]"#, "ctx.json").unwrap_err();
+        let e = parse(
+            br#"[{"binding":"x","snapshots":{"a":[{"object":1},7]}}]"#,
+            "ctx.json",
+        )
+        .unwrap_err();
         assert!(e.contains("[0].snapshots.a[1]"), "{e}");
         let e = parse(br#"[{"type":"Schedule"}]"#, "ctx.json").unwrap_err();
         assert!(e.contains("binding"), "{e}");

@@ -109,7 +109,10 @@ impl HookConfig {
     pub fn to_batch(&self, hook: &str) -> Value {
         let mut m = Map::new();
         m.insert("configVersion".into(), json!("v1"));
-        m.insert("metadata".into(), json!({"name": hook, "path": format!("istio-hooks/{hook}")}));
+        m.insert(
+            "metadata".into(),
+            json!({"name": hook, "path": format!("istio-hooks/{hook}")}),
+        );
         if !self.schedule.is_empty() {
             let s: Vec<Value> = self
                 .schedule
@@ -146,18 +149,28 @@ impl Kubernetes {
         b.insert("apiVersion".into(), json!(self.api_version));
         b.insert("kind".into(), json!(self.kind));
         if let Some(ns) = self.namespace {
-            b.insert("namespace".into(), json!({"nameSelector": {"matchNames": [ns]}}));
+            b.insert(
+                "namespace".into(),
+                json!({"nameSelector": {"matchNames": [ns]}}),
+            );
         }
         if let Some(n) = self.name_selector {
             b.insert("nameSelector".into(), json!({"matchNames": [n]}));
         }
         if !self.match_labels.is_empty() {
-            let labels: Map<String, Value> = self.match_labels.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect();
+            let labels: Map<String, Value> = self
+                .match_labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), json!(v)))
+                .collect();
             b.insert("labelSelector".into(), json!({"matchLabels": labels}));
         }
         b.insert("jqFilter".into(), json!(self.jq_filter));
         b.insert("keepFullObjectsInMemory".into(), json!(false));
-        b.insert("executeHookOnSynchronization".into(), json!(self.on_synchronization));
+        b.insert(
+            "executeHookOnSynchronization".into(),
+            json!(self.on_synchronization),
+        );
         b
     }
 }

@@ -70,13 +70,17 @@ impl ReqwestClient {
             let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes())
                 .map_err(|e| Failure::Transport(format!("spec.metadata.ca: {e}")))?;
             if certs.is_empty() {
-                return Err(Failure::Transport("spec.metadata.ca: no PEM certificate".into()));
+                return Err(Failure::Transport(
+                    "spec.metadata.ca: no PEM certificate".into(),
+                ));
             }
             for c in certs {
                 b = b.add_root_certificate(c);
             }
         } else if insecure {
-            b = b.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
+            b = b
+                .danger_accept_invalid_certs(true)
+                .danger_accept_invalid_hostnames(true);
         }
         let client = b.build().map_err(|e| Failure::Transport(e.to_string()))?;
         pools.insert(key, client.clone());
@@ -91,7 +95,10 @@ impl ReqwestClient {
         }
         let deadline = req.timeout;
         let work = async {
-            let resp = rb.send().await.map_err(|e| Failure::Transport(error_chain(&e)))?;
+            let resp = rb
+                .send()
+                .await
+                .map_err(|e| Failure::Transport(error_chain(&e)))?;
             let status = resp.status().as_u16();
             if resp.content_length().is_some_and(|n| n > req.max_bytes) {
                 return Err(Failure::TooLarge(req.max_bytes));
@@ -109,7 +116,11 @@ impl ReqwestClient {
         };
         match tokio::time::timeout(deadline, work).await {
             Ok(r) => r.map_err(|e| match e {
-                Failure::Transport(m) if m.contains("operation timed out") || m.contains("timed out") => Failure::Timeout(deadline),
+                Failure::Transport(m)
+                    if m.contains("operation timed out") || m.contains("timed out") =>
+                {
+                    Failure::Timeout(deadline)
+                }
                 other => other,
             }),
             Err(_) => Err(Failure::Timeout(deadline)),
@@ -146,16 +157,20 @@ pub struct CannedClient {
 
 impl HttpGet for CannedClient {
     fn get(&self, req: Request) -> GetFuture<'_> {
-        let answer = self
-            .answers
-            .get(&req.url)
-            .cloned()
-            .unwrap_or_else(|| Err(Failure::Transport(format!("dial {}: connection refused", req.url))));
+        let answer = self.answers.get(&req.url).cloned().unwrap_or_else(|| {
+            Err(Failure::Transport(format!(
+                "dial {}: connection refused",
+                req.url
+            )))
+        });
         let answer = match answer {
             Ok(r) if r.body.len() as u64 > req.max_bytes => Err(Failure::TooLarge(req.max_bytes)),
             other => other,
         };
-        self.seen.lock().unwrap_or_else(|e| e.into_inner()).push(req);
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(req);
         Box::pin(async move { answer })
     }
 }

@@ -39,7 +39,11 @@ impl Visit for Fields {
 
 impl Fields {
     fn put(&mut self, field: &Field, value: serde_json::Value) {
-        let key = if field.name() == "message" { "msg" } else { field.name() };
+        let key = if field.name() == "message" {
+            "msg"
+        } else {
+            field.name()
+        };
         self.0.insert(key.to_owned(), value);
     }
 }
@@ -61,7 +65,9 @@ impl<S: Subscriber> Layer<S> for JsonLines {
 /// Installs the JSON logger. `LOG_LEVEL` (`debug`, `info`, `warn`, `error`) sets the level;
 /// default `info`.
 pub fn init() {
-    let level = std::env::var("LOG_LEVEL").unwrap_or_default().to_ascii_lowercase();
+    let level = std::env::var("LOG_LEVEL")
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let filter = match level.as_str() {
         "debug" | "trace" | "warn" | "error" => level,
         "fatal" => "error".to_owned(),

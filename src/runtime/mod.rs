@@ -86,8 +86,15 @@ pub fn execute(
 ) -> Result<Outcome, String> {
     let mut effective = config_values.clone();
     overlay(&mut effective, values);
-    let input = HookInput { snapshots, values: &effective, now, http };
-    let out = hook.run(&input).map_err(|e| format!("{}: {e:#}", hook.name()))?;
+    let input = HookInput {
+        snapshots,
+        values: &effective,
+        now,
+        http,
+    };
+    let out = hook
+        .run(&input)
+        .map_err(|e| format!("{}: {e:#}", hook.name()))?;
     // addon-operator always holds `istio.internal` (openapi defaults `{}`); so do we, so that
     // patches never need to create the module root.
     let mut before = values.clone();
@@ -99,5 +106,9 @@ pub fn execute(
         values::set_path(&mut after, &path, v).map_err(|e| format!("{}: {e}", hook.name()))?;
     }
     let values_patch = values::diff(values, &after).map_err(|e| format!("{}: {e}", hook.name()))?;
-    Ok(Outcome { values_patch, object_ops: out.object_ops, metrics: out.metrics })
+    Ok(Outcome {
+        values_patch,
+        object_ops: out.object_ops,
+        metrics: out.metrics,
+    })
 }

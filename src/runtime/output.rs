@@ -22,7 +22,12 @@ pub struct ObjectOp {
 
 impl ObjectOp {
     /// A merge patch of a cluster-scoped object's `status` subresource.
-    pub fn status_merge_patch(api_version: &str, kind: &str, name: &str, status: Value) -> ObjectOp {
+    pub fn status_merge_patch(
+        api_version: &str,
+        kind: &str,
+        name: &str,
+        status: Value,
+    ) -> ObjectOp {
         ObjectOp {
             operation: "MergePatch",
             api_version: api_version.to_owned(),
@@ -52,14 +57,20 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(group: &str) -> Metrics {
-        Metrics { group: group.to_owned(), gauges: Vec::new() }
+        Metrics {
+            group: group.to_owned(),
+            gauges: Vec::new(),
+        }
     }
 
     pub fn set(&mut self, name: &str, value: f64, labels: &[(&str, &str)]) {
         self.gauges.push(Gauge {
             name: name.to_owned(),
             value,
-            labels: labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         });
     }
 
@@ -97,7 +108,12 @@ mod tests {
             m.to_lines(),
             "{\"action\":\"expire\",\"group\":\"g\"}\n{\"name\":\"m\",\"group\":\"g\",\"action\":\"set\",\"value\":1.0,\"labels\":{\"k\":\"v\"}}\n"
         );
-        let op = ObjectOp::status_merge_patch("deckhouse.io/v1alpha1", "IstioFederation", "b", serde_json::json!({}));
+        let op = ObjectOp::status_merge_patch(
+            "deckhouse.io/v1alpha1",
+            "IstioFederation",
+            "b",
+            serde_json::json!({}),
+        );
         assert_eq!(
             object_ops_to_lines(&[op]),
             "{\"operation\":\"MergePatch\",\"apiVersion\":\"deckhouse.io/v1alpha1\",\"kind\":\"IstioFederation\",\"name\":\"b\",\"subresource\":\"status\",\"mergePatch\":{\"status\":{}}}\n"

@@ -21,7 +21,9 @@ pub struct Files {
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from)
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 impl Files {
@@ -40,18 +42,26 @@ impl Files {
 
 /// Reads a values file: missing or empty = `{}`; anything but a JSON object is an error.
 pub fn read_values(path: Option<&Path>, what: &str) -> Result<Value, String> {
-    let Some(path) = path else { return Ok(Value::Object(Default::default())) };
+    let Some(path) = path else {
+        return Ok(Value::Object(Default::default()));
+    };
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Value::Object(Default::default())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Value::Object(Default::default()))
+        }
         Err(e) => return Err(format!("{what} {}: {e}", path.display())),
     };
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Default::default()));
     }
-    let v: Value = serde_json::from_slice(&bytes).map_err(|e| format!("{what} {}: invalid JSON: {e}", path.display()))?;
+    let v: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("{what} {}: invalid JSON: {e}", path.display()))?;
     if !v.is_object() {
-        return Err(format!("{what} {}: expected a JSON object at the top level", path.display()));
+        return Err(format!(
+            "{what} {}: expected a JSON object at the top level",
+            path.display()
+        ));
     }
     Ok(v)
 }
@@ -65,7 +75,9 @@ pub fn run(hook: &dyn Hook, files: &Files) -> Result<(), String> {
         ),
         None => {
             let mut buf = Vec::new();
-            std::io::stdin().read_to_end(&mut buf).map_err(|e| format!("binding context <stdin>: {e}"))?;
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| format!("binding context <stdin>: {e}"))?;
             (buf, "<stdin>".to_owned())
         }
     };
@@ -75,12 +87,21 @@ pub fn run(hook: &dyn Hook, files: &Files) -> Result<(), String> {
     let values = read_values(files.values.as_deref(), "values")?;
     let config_values = read_values(files.config_values.as_deref(), "config values")?;
     let http = ReqwestClient::default();
-    let outcome = execute(hook, &snapshots, &values, &config_values, chrono::Utc::now(), &http)?;
+    let outcome = execute(
+        hook,
+        &snapshots,
+        &values,
+        &config_values,
+        chrono::Utc::now(),
+        &http,
+    )?;
     write(&outcome, files)
 }
 
 fn write(outcome: &Outcome, files: &Files) -> Result<(), String> {
-    let write_file = |path: &Path, text: &str| std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()));
+    let write_file = |path: &Path, text: &str| {
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
     let patch = serde_json::to_string(&outcome.values_patch).expect("patch serializes");
     match &files.values_patch {
         Some(p) if !outcome.values_patch.is_empty() => write_file(p, &patch)?,

@@ -4,8 +4,8 @@
 //! addon-operator's path-sorting compaction), parents always exist, nothing for unchanged values,
 //! every path under the module root.
 
-use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation};
 use json_patch::jsonptr::{Pointer, PointerBuf};
+use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation};
 use serde_json::Value;
 
 /// The module's values root key.
@@ -14,7 +14,9 @@ pub const MODULE_ROOT: &str = "istio";
 /// Sets `value` at the dotted path under the module root in `values`, creating objects on the way.
 pub fn set_path(values: &mut Value, dotted: &str, value: Value) -> Result<(), String> {
     let mut cur = values;
-    let keys: Vec<&str> = std::iter::once(MODULE_ROOT).chain(dotted.split('.')).collect();
+    let keys: Vec<&str> = std::iter::once(MODULE_ROOT)
+        .chain(dotted.split('.'))
+        .collect();
     for (i, key) in keys.iter().enumerate() {
         if !cur.is_object() {
             if cur.is_null() {
@@ -61,7 +63,10 @@ pub fn diff(before: &Value, after: &Value) -> Result<Vec<PatchOperation>, String
         }
         anchors.push(anchor.clone());
         match anchor.resolve(after) {
-            Ok(v) => out.push(PatchOperation::Add(AddOperation { path: anchor, value: v.clone() })),
+            Ok(v) => out.push(PatchOperation::Add(AddOperation {
+                path: anchor,
+                value: v.clone(),
+            })),
             Err(_) => out.push(PatchOperation::Remove(RemoveOperation { path: anchor })),
         }
     }
@@ -93,7 +98,9 @@ fn array_anchor(before: &Value, after: &Value, path: &Pointer) -> PointerBuf {
 fn check_root(path: &Pointer) -> Result<(), String> {
     match path.tokens().next() {
         Some(t) if t.decoded() == MODULE_ROOT && path.tokens().count() > 1 => Ok(()),
-        _ => Err(format!("values patch path {path} is outside /{MODULE_ROOT}/")),
+        _ => Err(format!(
+            "values patch path {path} is outside /{MODULE_ROOT}/"
+        )),
     }
 }
 
@@ -132,13 +139,22 @@ mod tests {
     fn missing_parents_are_added_whole() {
         let mut after = json!({"istio": {}});
         set_path(&mut after, "internal.federations", json!([])).unwrap();
-        assert_eq!(ops(json!({"istio": {}}), after), json!([{"op": "add", "path": "/istio/internal", "value": {"federations": []}}]));
+        assert_eq!(
+            ops(json!({"istio": {}}), after),
+            json!([{"op": "add", "path": "/istio/internal", "value": {"federations": []}}])
+        );
     }
 
     #[test]
     fn paths_outside_the_module_are_refused() {
-        assert!(diff(&json!({"global": {"a": 1}}), &json!({"global": {"a": 2}})).unwrap_err().contains("outside /istio/"));
+        assert!(
+            diff(&json!({"global": {"a": 1}}), &json!({"global": {"a": 2}}))
+                .unwrap_err()
+                .contains("outside /istio/")
+        );
         let mut v = json!({"istio": {"internal": 5}});
-        assert!(set_path(&mut v, "internal.x", json!(1)).unwrap_err().contains("istio.internal is not an object"));
+        assert!(set_path(&mut v, "internal.x", json!(1))
+            .unwrap_err()
+            .contains("istio.internal is not an object"));
     }
 }
