@@ -7,4 +7,5 @@ pub mod metadata;
 pub mod names;
 pub mod pki;
 pub mod settings;
+pub mod spiffe;
 pub mod validate;

@@ -1,5 +1,9 @@
 //! The two HTTP servers: the metadata-exporter (what peers fetch) and the api-proxy (what remote
-//! istiods read the local apiserver through).
+//! istiods read the local apiserver through), plus what they share: the hardened listener
+//! (`serve`), TLS material (`tls`) and hot-reloaded files (`datadir`).
 
 pub mod api_proxy;
+pub mod datadir;
 pub mod exporter;
+pub mod serve;
+pub mod tls;
