@@ -58,7 +58,7 @@ fn replacing(new: &Value, prior: Option<&Value>) -> Value {
 }
 
 /// Our conditions first (fixed order), then every prior condition of another type as it was
-/// (the merge patch replaces the whole array).
+/// (the merge patch replaces the whole array); items without a type are not written back.
 fn conditions(prior: &Value, report: &Report, now: &str) -> Vec<Value> {
     let prior: &[Value] = prior
         .get("conditions")
@@ -75,8 +75,9 @@ fn conditions(prior: &Value, report: &Report, now: &str) -> Vec<Value> {
         prior
             .iter()
             .filter(|c| {
-                c.is_object()
-                    && !MANAGED.contains(&c.get("type").and_then(Value::as_str).unwrap_or_default())
+                c.get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| !t.is_empty() && !MANAGED.contains(&t))
             })
             .cloned(),
     );
