@@ -1,9 +1,29 @@
 //! `fetch-remote-metadata`: fetches every peer's public and private metadata (SPEC §5.2) and
 //! writes the result to the peer CR's status.
+//!
+//! All peers are fetched concurrently on a runtime built for the run; each request carries the
+//! configured deadline and size limit, so one dead peer costs only its own deadline. Every
+//! remote document is validated (SPEC §5.3) before it is cached; on any failure the last good
+//! cache stays untouched. `RemoteAPIServerReady` (multicluster kinds) is `Unknown/AwaitingPrivate`
+//! until the private exchange succeeds, then the result of `GET https://<apiHost>/version` with
+//! a 60-second `api` token: 200 → `True/RemoteAPIReachable`; 401/403 → `RemoteAPIUnauthorized`;
+//! other codes → `RemoteAPIBadResponse`; no answer → `RemoteAPIUnreachable`.
 
-use crate::domain::crd::{PeerKind, PEER_JQ_FILTER};
+mod exchange;
+mod metrics;
+mod status;
+
+use crate::domain::crd::{ObjectMeta, PeerKind, PeerSpec, API_VERSION, PEER_JQ_FILTER};
+use crate::domain::pki::rfc3339;
+use crate::domain::settings::Settings;
+use crate::domain::validate::is_cluster_uuid;
 use crate::runtime::config::{Events, HookConfig, Schedule};
-use crate::runtime::{Hook, HookInput, HookOutput};
+use crate::runtime::{Hook, HookInput, HookOutput, Metrics, ObjectOp, Snapshots};
+use anyhow::anyhow;
+use chrono::{DateTime, Utc};
+use exchange::{Ctx, Report, Target};
+use serde::Deserialize;
+use serde_json::Value;
 
 pub struct FetchRemoteMetadata;
 
@@ -23,7 +43,248 @@ impl Hook for FetchRemoteMetadata {
         }
     }
 
-    fn run(&self, _input: &HookInput<'_>) -> anyhow::Result<HookOutput> {
-        Ok(HookOutput::default())
+    fn run(&self, input: &HookInput<'_>) -> anyhow::Result<HookOutput> {
+        let settings = Settings::from_values(input.values).map_err(|e| anyhow!(e))?;
+        let mut out = HookOutput {
+            metrics: Some(Metrics::new(metrics::GROUP)),
+            ..HookOutput::default()
+        };
+        let kinds = enabled_kinds(&settings);
+        if kinds.is_empty() {
+            return Ok(out);
+        }
+        let Some(keypair) = &settings.keypair else {
+            tracing::warn!("authn keypair for signing requests to remote metadata endpoints isn't generated yet, retrying later");
+            return Ok(out);
+        };
+        settings.require_identity().map_err(|e| anyhow!(e))?;
+        let peers = read_peers(input.snapshots, &kinds, &settings.cluster_domain);
+        if peers.is_empty() {
+            return Ok(out);
+        }
+        let ctx = Ctx {
+            http: input.http,
+            now: input.now,
+            own_uuid: &settings.cluster_uuid,
+            private_key_pem: &keypair.private,
+            timeout: settings.fetch_timeout,
+            max_bytes: settings.max_response_bytes,
+        };
+        let reports = fetch_all(&ctx, &peers)?;
+        let now = rfc3339(input.now);
+        let m = out
+            .metrics
+            .get_or_insert_with(|| Metrics::new(metrics::GROUP));
+        for (peer, report) in peers.iter().zip(&reports) {
+            log(&peer.target, report, &settings.cluster_domain);
+            let status = status::status(&peer.status, report, &now);
+            out.object_ops.push(ObjectOp::status_merge_patch(
+                API_VERSION,
+                peer.target.kind.kind(),
+                &peer.target.name,
+                status,
+            ));
+            metrics::record(
+                m,
+                &peer.target,
+                report,
+                last_success(peer, report, input.now),
+                input.now,
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// Kinds whose feature is on, in processing order.
+fn enabled_kinds(s: &Settings) -> Vec<PeerKind> {
+    let mut kinds = Vec::with_capacity(3);
+    if s.federation_enabled {
+        kinds.push(PeerKind::Federation);
+    }
+    if s.multicluster_enabled {
+        kinds.extend([PeerKind::Multicluster, PeerKind::Multicloud]);
+    }
+    kinds
+}
+
+/// A peer to fetch: what the exchange needs and the prior status it is compared with.
+struct PeerItem {
+    target: Target,
+    status: Value,
+}
+
+#[derive(Deserialize)]
+struct RawPeer {
+    metadata: ObjectMeta,
+    spec: PeerSpec,
+    #[serde(default)]
+    status: Value,
+}
+
+/// Reads the peers of `kinds` in snapshot order. The status is kept raw so that a malformed
+/// (hand-edited) status never hides the peer; unreadable names/specs are skipped with a
+/// warning, as are federations of the local trust domain (silently) and federations without
+/// one.
+fn read_peers(snapshots: &Snapshots, kinds: &[PeerKind], cluster_domain: &str) -> Vec<PeerItem> {
+    let mut out = Vec::new();
+    for &kind in kinds {
+        for item in snapshots.get(kind.binding()) {
+            let raw = match RawPeer::deserialize(item) {
+                Ok(raw) => raw,
+                Err(e) => {
+                    let name = item
+                        .pointer("/metadata/name")
+                        .and_then(Value::as_str)
+                        .unwrap_or("<unnamed>");
+                    tracing::warn!(kind = kind.kind(), name, error = %e, "skipping unreadable peer object");
+                    continue;
+                }
+            };
+            let trust_domain = raw.spec.trust_domain.clone().unwrap_or_default();
+            if kind == PeerKind::Federation {
+                if trust_domain == cluster_domain {
+                    continue;
+                }
+                if trust_domain.is_empty() {
+                    tracing::warn!(
+                        kind = kind.kind(),
+                        name = raw.metadata.name,
+                        "skipping federation without spec.trustDomain"
+                    );
+                    continue;
+                }
+            }
+            out.push(PeerItem {
+                target: target(
+                    kind,
+                    raw.metadata.name,
+                    &raw.spec,
+                    &raw.status,
+                    trust_domain,
+                ),
+                status: raw.status,
+            });
+        }
+    }
+    out
+}
+
+fn target(
+    kind: PeerKind,
+    name: String,
+    spec: &PeerSpec,
+    status: &Value,
+    trust_domain: String,
+) -> Target {
+    let pinned_uuid = status
+        .pointer("/metadataCache/public/clusterUUID")
+        .and_then(Value::as_str)
+        .filter(|u| is_cluster_uuid(u))
+        .map(str::to_owned);
+    Target {
+        kind,
+        name,
+        base: spec.metadata_endpoint.trim_end_matches('/').to_owned(),
+        trust_domain,
+        ca_pem: spec.metadata.ca.clone().filter(|ca| !ca.trim().is_empty()),
+        insecure_skip_verify: spec.metadata.insecure_skip_verify,
+        pinned_uuid,
+    }
+}
+
+/// Runs every exchange concurrently on a fresh runtime (on a helper thread when the caller is
+/// itself inside a runtime, where blocking is not allowed).
+fn fetch_all(ctx: &Ctx<'_>, peers: &[PeerItem]) -> anyhow::Result<Vec<Report>> {
+    let work = || -> anyhow::Result<Vec<Report>> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| anyhow!("cannot start the fetch runtime: {e}"))?;
+        let all = futures_util::future::join_all(
+            peers.iter().map(|p| exchange::exchange(ctx, &p.target)),
+        );
+        Ok(rt.block_on(all))
+    };
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|s| s.spawn(work).join())
+            .map_err(|_| anyhow!("the fetch thread panicked"))?
+    } else {
+        work()
+    }
+}
+
+/// Times of the last successful fetches after this run: now, or the prior (valid) timestamp.
+fn last_success(
+    peer: &PeerItem,
+    r: &Report,
+    now: DateTime<Utc>,
+) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+    let prior = |key: &str| {
+        peer.status
+            .get("metadataCache")
+            .and_then(|c| c.get(key))
+            .and_then(Value::as_str)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let public = if r.public_doc.is_some() {
+        Some(now)
+    } else {
+        prior("publicLastFetchTimestamp")
+    };
+    let private = if r.private_doc.is_some() {
+        Some(now)
+    } else {
+        prior("privateLastFetchTimestamp")
+    };
+    (public, private)
+}
+
+fn log(t: &Target, r: &Report, cluster_domain: &str) {
+    let kind = t.kind.kind();
+    for (part, cond) in [("public", &r.public), ("private", &r.private)] {
+        if cond.status == exchange::CondStatus::False {
+            tracing::warn!(
+                kind,
+                name = t.name,
+                part,
+                reason = cond.reason,
+                "{}",
+                cond.message
+            );
+        }
+    }
+    if let Some(api) = r
+        .api
+        .as_ref()
+        .filter(|c| c.status == exchange::CondStatus::False)
+    {
+        tracing::warn!(kind, name = t.name, reason = api.reason, "{}", api.message);
+    }
+    for d in &r.dropped {
+        tracing::warn!(
+            kind,
+            name = t.name,
+            reason = d.reason,
+            "dropped remote item: {}",
+            d.detail
+        );
+    }
+    if r.private_doc.is_some() {
+        if t.kind.is_multicluster() {
+            tracing::info!(
+                kind,
+                name = t.name,
+                "Cluster name: {cluster_domain} connected successfully"
+            );
+        } else {
+            tracing::info!(
+                kind,
+                name = t.name,
+                "Cluster name: {cluster_domain} connected successfully, published services: {}",
+                r.services
+            );
+        }
     }
 }
