@@ -1,11 +1,85 @@
-//! `render-service-entries`: the proper federations and the merged ServiceEntries of their
-//! public services (SPEC §7.1).
+//! `render-service-entries`: the proper federations (`istio.internal.federations`) and the
+//! ServiceEntries of their public services merged across federations
+//! (`istio.internal.federationServiceEntries`, SPEC §7.1).
+//!
+//! The cache in a CR's status is editable by anyone with access to the CR, so public and private
+//! metadata are validated again here (SPEC §5.3): a peer may only publish names under
+//! `.svc.<its trustDomain>`. With `istio.alliance.staleEndpointsTTL` set, a peer whose private
+//! metadata was not fetched successfully for that long has its endpoints withdrawn (its roots
+//! stay trusted: that is `update-ca-bundle`'s business).
 
-use crate::domain::crd::{PeerKind, PEER_CACHE_JQ_FILTER};
-use crate::runtime::config::{Events, HookConfig};
-use crate::runtime::{Hook, HookInput, HookOutput};
+use crate::domain::crd::{Peer, PeerKind};
+use crate::domain::metadata::{port_protocol, Gateway, PublicService, ServicePort};
+use crate::domain::names;
+use crate::domain::settings::Settings;
+use crate::domain::validate;
+use crate::runtime::config::{Events, HookConfig, Schedule};
+use crate::runtime::{Hook, HookInput, HookOutput, Metrics};
+use anyhow::anyhow;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::IpAddr;
+use std::time::Duration;
 
 pub struct RenderServiceEntries;
+
+/// Projection of an IstioFederation: the cache, plus the time of the last successful private
+/// fetch cut to the minute (`2026-11-22T10:15`), so that the every-15-seconds fetch wakes this
+/// hook at most once a minute; a non-string timestamp becomes `null`.
+pub const FEDERATION_TTL_JQ_FILTER: &str = "{metadata: {name: .metadata.name}, spec: .spec, status: {metadataCache: {public: .status.metadataCache.public, private: .status.metadataCache.private, privateLastFetchTimestamp: (.status.metadataCache.privateLastFetchTimestamp | if type == \"string\" then .[0:16] else null end)}}}";
+
+const METRIC_GROUP: &str = "render-service-entries";
+/// Per federation and document (`public`/`private`): the cached document is invalid (1).
+const METRIC_INVALID_CACHE: &str = "d8_istio_federation_invalid_cached_metadata";
+/// Per federation and reason: items of its cached private metadata dropped by validation.
+const METRIC_DROPPED: &str = "d8_istio_federation_cached_items_dropped";
+/// Per federation: endpoints withdrawn because private metadata is older than the TTL (1).
+const METRIC_WITHDRAWN: &str = "d8_istio_federation_endpoints_withdrawn";
+/// Per federation, hostname and port: a port definition that lost to an earlier federation's (1).
+const METRIC_PORT_CONFLICT: &str = "d8_istio_federation_service_port_conflicts";
+
+/// Longest Kubernetes object name (DNS-1123 subdomain).
+const MAX_NAME: usize = 253;
+
+/// One item of `istio.internal.federations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Federation {
+    pub name: String,
+    pub trust_domain: String,
+    #[serde(rename = "clusterUUID")]
+    pub cluster_uuid: String,
+    #[serde(rename = "rootCA")]
+    pub root_ca: String,
+    pub ingress_gateways: Vec<Gateway>,
+    pub public_services: Vec<PublicService>,
+    pub insecure_skip_verify: bool,
+    #[serde(rename = "metadataExporterCA")]
+    pub metadata_exporter_ca: String,
+}
+
+/// One item of `istio.internal.federationServiceEntries`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceEntry {
+    pub name: String,
+    pub hostname: String,
+    pub resolution: &'static str,
+    pub ports: Vec<ServicePort>,
+    pub endpoints: Vec<Gateway>,
+}
+
+/// A port definition that lost to an earlier federation's definition of the same
+/// (hostname, port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortConflict {
+    pub hostname: String,
+    pub port: u16,
+    pub kept_federation: String,
+    pub kept_name: String,
+    pub federation: String,
+    pub name: String,
+}
 
 impl Hook for RenderServiceEntries {
     fn name(&self) -> &'static str {
@@ -15,16 +89,523 @@ impl Hook for RenderServiceEntries {
     fn config(&self) -> HookConfig {
         HookConfig {
             before_helm: Some(10),
-            schedule: vec![],
+            // Re-evaluates istio.alliance.staleEndpointsTTL when no CR changes.
+            schedule: vec![Schedule {
+                name: "staleEndpoints",
+                crontab: "* * * * *",
+            }],
             kubernetes: super::peer_bindings(
                 &[PeerKind::Federation],
-                PEER_CACHE_JQ_FILTER,
+                FEDERATION_TTL_JQ_FILTER,
                 Events::All,
             ),
         }
     }
 
-    fn run(&self, _input: &HookInput<'_>) -> anyhow::Result<HookOutput> {
-        Ok(HookOutput::default())
+    fn run(&self, input: &HookInput<'_>) -> anyhow::Result<HookOutput> {
+        let settings = Settings::from_values(input.values).map_err(|e| anyhow!(e))?;
+        let mut out = HookOutput::default();
+        let mut metrics = Metrics::new(METRIC_GROUP);
+        let (federations, entries) = if settings.federation_enabled {
+            let mut peers = super::read_peers(input.snapshots, &[PeerKind::Federation]);
+            peers.sort_by(|a, b| a.name.cmp(&b.name));
+            let federations: Vec<Federation> = peers
+                .iter()
+                .filter_map(|p| proper_federation(p, &settings, input.now, &mut metrics))
+                .collect();
+            let (entries, conflicts) = merge_service_entries(&federations);
+            for c in &conflicts {
+                tracing::warn!(
+                    hostname = %c.hostname, port = c.port, kept_federation = %c.kept_federation, kept_name = %c.kept_name,
+                    federation = %c.federation, name = %c.name,
+                    "port collision: same hostname and port number with different name/protocol across federations, keeping first definition"
+                );
+                let port = c.port.to_string();
+                metrics.set(
+                    METRIC_PORT_CONFLICT,
+                    1.0,
+                    &[
+                        ("federation_name", &c.federation),
+                        ("hostname", &c.hostname),
+                        ("port", &port),
+                    ],
+                );
+            }
+            (federations, entries)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        out.set("internal.federations", &federations);
+        out.set("internal.federationServiceEntries", &entries);
+        out.metrics = Some(metrics);
+        Ok(out)
+    }
+}
+
+/// The federation item of `peer` when it is proper: valid public and private metadata, at least
+/// one gateway, and (with a TTL) private metadata fresh enough. Logs why otherwise.
+fn proper_federation(
+    peer: &Peer,
+    settings: &Settings,
+    now: DateTime<Utc>,
+    metrics: &mut Metrics,
+) -> Option<Federation> {
+    let name = peer.name.as_str();
+    let trust_domain = match peer.spec.trust_domain.as_deref() {
+        Some(td) if td == settings.cluster_domain => {
+            tracing::warn!(
+                name,
+                "skipping IstioFederation with trustDomain equals to ours"
+            );
+            return None;
+        }
+        Some(td) if validate::is_dns_name(td) => td,
+        _ => {
+            tracing::warn!(
+                name,
+                "skipping IstioFederation whose spec.trustDomain is missing or not a DNS name"
+            );
+            return None;
+        }
+    };
+    let cache = &peer.status.metadata_cache;
+    let Some(public) = cache.public.as_ref().filter(|v| !v.is_null()) else {
+        tracing::warn!(
+            name,
+            "public metadata for IstioFederation wasn't fetched yet"
+        );
+        return None;
+    };
+    let public = match validate::public_metadata_structure(public) {
+        Ok((public, _certs)) => public,
+        Err(e) => {
+            tracing::warn!(name, error = %e, "ignoring invalid cached public metadata");
+            metrics.set(
+                METRIC_INVALID_CACHE,
+                1.0,
+                &[("federation_name", name), ("document", "public")],
+            );
+            return None;
+        }
+    };
+    let Some(private) = cache.private.as_ref().filter(|v| !v.is_null()) else {
+        tracing::warn!(
+            name,
+            "private metadata for IstioFederation wasn't fetched yet"
+        );
+        return None;
+    };
+    let private = match validate::federation_private(private, trust_domain) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(name, error = %e, "ignoring invalid cached private metadata");
+            metrics.set(
+                METRIC_INVALID_CACHE,
+                1.0,
+                &[("federation_name", name), ("document", "private")],
+            );
+            return None;
+        }
+    };
+    let mut dropped: BTreeMap<&'static str, u32> = BTreeMap::new();
+    for d in &private.dropped {
+        tracing::warn!(
+            name,
+            reason = d.reason,
+            "dropping an item of cached private metadata: {}",
+            d.detail
+        );
+        *dropped.entry(d.reason).or_default() += 1;
+    }
+    for (reason, count) in dropped {
+        metrics.set(
+            METRIC_DROPPED,
+            f64::from(count),
+            &[("federation_name", name), ("reason", reason)],
+        );
+    }
+    let private = private.value;
+    if private.ingress_gateways.is_empty() {
+        tracing::warn!(
+            name,
+            "IstioFederation publishes no ingress gateways; not rendering its services"
+        );
+        return None;
+    }
+    if is_stale(
+        cache.private_last_fetch_timestamp.as_deref(),
+        settings.stale_endpoints_ttl,
+        now,
+    ) {
+        tracing::warn!(
+            name,
+            last_fetch = cache.private_last_fetch_timestamp.as_deref().unwrap_or("never"),
+            ttl = %humantime::format_duration(settings.stale_endpoints_ttl),
+            "withdrawing the endpoints of IstioFederation: private metadata is older than staleEndpointsTTL"
+        );
+        metrics.set(METRIC_WITHDRAWN, 1.0, &[("federation_name", name)]);
+        return None;
+    }
+    Some(Federation {
+        name: peer.name.clone(),
+        trust_domain: trust_domain.to_owned(),
+        cluster_uuid: public.cluster_uuid,
+        root_ca: public.root_ca,
+        ingress_gateways: private.ingress_gateways,
+        public_services: private.public_services,
+        insecure_skip_verify: peer.spec.metadata.insecure_skip_verify,
+        metadata_exporter_ca: peer.spec.metadata.ca.clone().unwrap_or_default(),
+    })
+}
+
+/// The time of the last successful private fetch: RFC 3339, or the projection's minute
+/// (`YYYY-MM-DDTHH:MM`, UTC), read as the end of that minute so that endpoints are never
+/// withdrawn early.
+fn last_private_fetch(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    let minute = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").ok()?;
+    Some(minute.and_utc() + chrono::Duration::seconds(60))
+}
+
+/// With a non-zero TTL: private metadata never fetched, unreadable time, or older than the TTL.
+fn is_stale(last_fetch: Option<&str>, ttl: Duration, now: DateTime<Utc>) -> bool {
+    if ttl.is_zero() {
+        return false;
+    }
+    let Some(at) = last_fetch.and_then(last_private_fetch) else {
+        return true;
+    };
+    match chrono::Duration::from_std(ttl) {
+        Ok(ttl) => now.signed_duration_since(at) > ttl,
+        Err(_) => false, // a TTL beyond chrono's range is "never"
+    }
+}
+
+/// The first definition of one (hostname, port) and every gateway publishing it.
+struct PortDef<'a> {
+    name: &'a str,
+    federation: &'a str,
+    endpoints: BTreeSet<&'a Gateway>,
+}
+
+/// Merges the public services of `federations` (in order) into ServiceEntries (SPEC §7.1):
+/// the first definition of (hostname, port) wins, its endpoints are the union of the gateways
+/// of every federation publishing it, and ports of a hostname with identical endpoint sets share
+/// one entry. Output sorted by hostname, then first port; names are unique.
+pub fn merge_service_entries(federations: &[Federation]) -> (Vec<ServiceEntry>, Vec<PortConflict>) {
+    let mut hosts: BTreeMap<&str, BTreeMap<u16, PortDef<'_>>> = BTreeMap::new();
+    let mut conflicts = Vec::new();
+    for fed in federations {
+        for svc in &fed.public_services {
+            let ports = hosts.entry(svc.hostname.as_str()).or_default();
+            for p in &svc.ports {
+                let def = ports.entry(p.port).or_insert_with(|| PortDef {
+                    name: p.name.as_str(),
+                    federation: fed.name.as_str(),
+                    endpoints: BTreeSet::new(),
+                });
+                if def.name != p.name {
+                    conflicts.push(PortConflict {
+                        hostname: svc.hostname.clone(),
+                        port: p.port,
+                        kept_federation: def.federation.to_owned(),
+                        kept_name: def.name.to_owned(),
+                        federation: fed.name.clone(),
+                        name: p.name.clone(),
+                    });
+                }
+                def.endpoints.extend(fed.ingress_gateways.iter());
+            }
+        }
+    }
+    let mut entries = Vec::new();
+    for (hostname, ports) in hosts {
+        // Ports grouped by endpoint set; BTreeMap keeps the grouping deterministic.
+        let mut groups: BTreeMap<&BTreeSet<&Gateway>, Vec<ServicePort>> = BTreeMap::new();
+        for (port, def) in &ports {
+            groups.entry(&def.endpoints).or_default().push(ServicePort {
+                name: def.name.to_owned(),
+                port: *port,
+                protocol: Some(port_protocol(def.name).to_owned()),
+            });
+        }
+        for (endpoints, ports) in groups {
+            let endpoints: Vec<Gateway> = endpoints.iter().map(|g| (*g).clone()).collect();
+            let all_ip = endpoints
+                .iter()
+                .all(|g| g.address.parse::<IpAddr>().is_ok());
+            entries.push(ServiceEntry {
+                name: String::new(),
+                hostname: hostname.to_owned(),
+                resolution: if all_ip { "STATIC" } else { "DNS" },
+                ports,
+                endpoints,
+            });
+        }
+    }
+    entries.sort_by(|a, b| {
+        (&a.hostname, a.ports.first().map(|p| p.port))
+            .cmp(&(&b.hostname, b.ports.first().map(|p| p.port)))
+    });
+    assign_names(&mut entries);
+    (entries, conflicts)
+}
+
+/// `addr1:port1,addr2:port2,…` over the (sorted) endpoints: what the name hash covers.
+fn endpoints_key(endpoints: &[Gateway]) -> String {
+    endpoints
+        .iter()
+        .map(|g| format!("{}:{}", g.address, g.port))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `<hostname with . → ->-<safe_encode(fnv32a(key))>`, the hostname part shortened (and made
+/// unique by a hash of the hostname) when the whole would exceed 253 characters.
+fn entry_name(hostname: &str, key: &str) -> String {
+    let suffix = names::safe_encode(names::fnv32a(key.as_bytes()));
+    let base = hostname.replace('.', "-");
+    if base.len() + 1 + suffix.len() <= MAX_NAME {
+        return format!("{base}-{suffix}");
+    }
+    let host_hash = names::safe_encode(names::fnv32a(hostname.as_bytes()));
+    let keep = MAX_NAME - 2 - suffix.len() - host_hash.len();
+    let cut: String = base.chars().take(keep).collect();
+    format!("{}-{host_hash}-{suffix}", cut.trim_end_matches('-'))
+}
+
+/// Names every entry. Hostnames differing only in `.` vs `-` (`a-b.ns…` and `a.b-ns…`) would
+/// share a name: the later entry (in output order) then hashes its hostname into the suffix.
+fn assign_names(entries: &mut [ServiceEntry]) {
+    let mut used: HashSet<String> = HashSet::with_capacity(entries.len());
+    for e in entries.iter_mut() {
+        let key = endpoints_key(&e.endpoints);
+        let mut name = entry_name(&e.hostname, &key);
+        let mut attempt = 0u32;
+        while used.contains(&name) {
+            name = entry_name(&e.hostname, &format!("{}#{attempt}|{key}", e.hostname));
+            attempt += 1;
+        }
+        used.insert(name.clone());
+        e.name = name;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gw(address: &str, port: u16) -> Gateway {
+        Gateway {
+            address: address.to_owned(),
+            port,
+        }
+    }
+
+    fn svc(hostname: &str, ports: &[(&str, u16)]) -> PublicService {
+        PublicService {
+            hostname: hostname.to_owned(),
+            ports: ports
+                .iter()
+                .map(|(n, p)| ServicePort {
+                    name: (*n).to_owned(),
+                    port: *p,
+                    protocol: Some(port_protocol(n).to_owned()),
+                })
+                .collect(),
+        }
+    }
+
+    fn fed(name: &str, gateways: Vec<Gateway>, services: Vec<PublicService>) -> Federation {
+        Federation {
+            name: name.to_owned(),
+            trust_domain: "cluster-b.local".to_owned(),
+            cluster_uuid: format!("uuid-{name}"),
+            root_ca: String::new(),
+            ingress_gateways: gateways,
+            public_services: services,
+            insecure_skip_verify: false,
+            metadata_exporter_ca: String::new(),
+        }
+    }
+
+    fn ports(e: &ServiceEntry) -> Vec<u16> {
+        e.ports.iter().map(|p| p.port).collect()
+    }
+
+    #[test]
+    fn single_federation_one_entry_per_hostname() {
+        let f = fed(
+            "b",
+            vec![gw("10.0.0.2", 15443), gw("10.0.0.1", 15443)],
+            vec![svc(
+                "bar.xyz.svc.cluster-b.local",
+                &[("http", 8080), ("grpc-api", 9090)],
+            )],
+        );
+        let (entries, conflicts) = merge_service_entries(&[f]);
+        assert!(conflicts.is_empty());
+        assert_eq!(entries.len(), 1);
+        let e = &entries[0];
+        assert_eq!(e.hostname, "bar.xyz.svc.cluster-b.local");
+        assert_eq!(e.resolution, "STATIC");
+        assert_eq!(ports(e), [8080, 9090]);
+        assert_eq!(e.ports[1].protocol.as_deref(), Some("HTTP2"));
+        assert_eq!(e.endpoints, [gw("10.0.0.1", 15443), gw("10.0.0.2", 15443)]);
+        let hash = names::safe_encode(names::fnv32a(b"10.0.0.1:15443,10.0.0.2:15443"));
+        assert_eq!(e.name, format!("bar-xyz-svc-cluster-b-local-{hash}"));
+    }
+
+    #[test]
+    fn same_hostname_same_ports_merges_endpoints() {
+        let s = svc("bar.xyz.svc.cluster-b.local", &[("http", 8080)]);
+        let a = fed("a", vec![gw("1.1.1.1", 15443)], vec![s.clone()]);
+        let b = fed("b", vec![gw("2.2.2.2", 15443)], vec![s]);
+        let (entries, conflicts) = merge_service_entries(&[a, b]);
+        assert!(conflicts.is_empty());
+        assert_eq!(entries.len(), 1);
+        assert_eq!(
+            entries[0].endpoints,
+            [gw("1.1.1.1", 15443), gw("2.2.2.2", 15443)]
+        );
+    }
+
+    #[test]
+    fn same_hostname_different_ports_split_by_endpoint_set() {
+        let a = fed(
+            "a",
+            vec![gw("1.1.1.1", 15443)],
+            vec![svc(
+                "bar.xyz.svc.cluster-b.local",
+                &[("http", 8080), ("tcp-db", 5432)],
+            )],
+        );
+        let b = fed(
+            "b",
+            vec![gw("2.2.2.2", 15443)],
+            vec![svc(
+                "bar.xyz.svc.cluster-b.local",
+                &[("http", 8080), ("https", 8443)],
+            )],
+        );
+        let (entries, _) = merge_service_entries(&[a, b]);
+        // 5432: {a}; 8080: {a, b}; 8443: {b} → three endpoint sets, sorted by first port.
+        assert_eq!(
+            entries.iter().map(ports).collect::<Vec<_>>(),
+            [vec![5432], vec![8080], vec![8443]]
+        );
+        assert_eq!(entries[1].endpoints.len(), 2);
+        assert_eq!(entries[2].ports[0].protocol.as_deref(), Some("TLS"));
+        let names: HashSet<_> = entries.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names.len(), 3);
+    }
+
+    #[test]
+    fn first_definition_wins_on_conflict() {
+        let a = fed(
+            "a",
+            vec![gw("1.1.1.1", 15443)],
+            vec![svc("bar.xyz.svc.cluster-b.local", &[("http", 8080)])],
+        );
+        let b = fed(
+            "b",
+            vec![gw("2.2.2.2", 15443)],
+            vec![svc("bar.xyz.svc.cluster-b.local", &[("tcp-x", 8080)])],
+        );
+        let (entries, conflicts) = merge_service_entries(&[a, b]);
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].ports[0].name, "http");
+        assert_eq!(entries[0].ports[0].protocol.as_deref(), Some("HTTP"));
+        assert_eq!(entries[0].endpoints.len(), 2);
+        assert_eq!(
+            conflicts,
+            [PortConflict {
+                hostname: "bar.xyz.svc.cluster-b.local".into(),
+                port: 8080,
+                kept_federation: "a".into(),
+                kept_name: "http".into(),
+                federation: "b".into(),
+                name: "tcp-x".into(),
+            }]
+        );
+    }
+
+    #[test]
+    fn dns_gateways_resolve_by_dns() {
+        let f = fed(
+            "a",
+            vec![gw("gw.b.example.com", 15443), gw("1.1.1.1", 15443)],
+            vec![svc("x.y.svc.cluster-b.local", &[("tcp", 1)])],
+        );
+        let (entries, _) = merge_service_entries(&[f]);
+        assert_eq!(entries[0].resolution, "DNS");
+        let v6 = fed(
+            "a",
+            vec![gw("2001:db8::1", 15443)],
+            vec![svc("x.y.svc.cluster-b.local", &[("tcp", 1)])],
+        );
+        assert_eq!(merge_service_entries(&[v6]).0[0].resolution, "STATIC");
+    }
+
+    #[test]
+    fn sorted_by_hostname_then_port_and_names_unique() {
+        let f = fed(
+            "a",
+            vec![gw("1.1.1.1", 15443)],
+            vec![
+                svc("z.ns.svc.cluster-b.local", &[("tcp", 1)]),
+                svc("a-b.ns.svc.cluster-b.local", &[("tcp", 1)]),
+                svc("a.b-ns.svc.cluster-b.local", &[("tcp", 1)]),
+            ],
+        );
+        let (entries, _) = merge_service_entries(&[f]);
+        let hosts: Vec<_> = entries.iter().map(|e| e.hostname.as_str()).collect();
+        assert_eq!(
+            hosts,
+            [
+                "a-b.ns.svc.cluster-b.local",
+                "a.b-ns.svc.cluster-b.local",
+                "z.ns.svc.cluster-b.local"
+            ]
+        );
+        assert_ne!(entries[0].name, entries[1].name);
+        assert!(entries[0].name.starts_with("a-b-ns-svc-cluster-b-local-"));
+        assert!(entries[1].name.starts_with("a-b-ns-svc-cluster-b-local-"));
+    }
+
+    #[test]
+    fn long_names_stay_valid() {
+        let label = "a".repeat(63);
+        let host = format!("{label}.{label}.{label}.svc.cluster-b.local");
+        assert!(validate::is_dns_name(&host));
+        let f = fed(
+            "a",
+            vec![gw("1.1.1.1", 15443)],
+            vec![svc(&host, &[("tcp", 1)])],
+        );
+        let name = &merge_service_entries(&[f]).0[0].name;
+        assert!(name.len() <= MAX_NAME, "{}", name.len());
+        assert!(name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'));
+        assert!(!name.ends_with('-') && !name.starts_with('-'));
+    }
+
+    #[test]
+    fn ttl() {
+        let now = DateTime::parse_from_rfc3339("2026-11-22T01:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let hour = Duration::from_secs(3600);
+        assert!(!is_stale(None, Duration::ZERO, now));
+        assert!(is_stale(None, hour, now));
+        assert!(is_stale(Some("garbage"), hour, now));
+        assert!(!is_stale(Some("2026-11-22T00:30:00Z"), hour, now));
+        assert!(is_stale(Some("2026-11-21T23:59:59Z"), hour, now));
+        // Minute precision from the projection counts as the end of that minute.
+        assert!(!is_stale(Some("2026-11-21T23:59"), hour, now));
+        assert!(is_stale(Some("2026-11-21T23:58"), hour, now));
     }
 }
