@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Hook runs as whole processes on generated binding contexts, each against `jq -c .` over the same
+# file in the same run (the floor for "read the input once"). Median of RUNS runs; wall time and
+# peak RSS from /usr/bin/time. Prints a Markdown table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${ISTIO_HOOKS_BIN:-target/release/istio-hooks}
+RUNS=${RUNS:-5}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+python3 - "$tmp/values.json" <<'PY'
+import json, sys
+v = open("bench/values.json").read()
+pub = open("testdata/fixtures/ed25519-a.pub").read(); priv = open("testdata/fixtures/ed25519-a.key").read()
+v = v.replace('"@PUB@"', json.dumps(pub)).replace('"@PRIV@"', json.dumps(priv))
+open(sys.argv[1], "w").write(json.dumps(json.loads(v)))
+PY
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+measure() { # cmd... ; prints "seconds kb" medians
+  local t=() m=()
+  for _ in $(seq "$RUNS"); do
+    /usr/bin/time -f "%e %M" -o "$tmp/time" "$@" > /dev/null 2>>"$tmp/stderr"
+    read -r s k < "$tmp/time"; t+=("$s"); m+=("$k")
+  done
+  echo "$(printf '%s\n' "${t[@]}" | median) $(printf '%s\n' "${m[@]}" | median)"
+}
+echo "| hook | peers × services × ports | input | hook wall s | jq wall s | ratio | hook peak RSS MB | jq peak RSS MB |"
+echo "|---|---|---|---|---|---|---|---|"
+for shape in "federation render-service-entries 10 100 2" "federation render-service-entries 100 100 2" "federation render-service-entries 1000 100 2" \
+             "federation update-ca-bundle 1000 100 2" "multicluster multicluster-remote-secrets 100 0 0" "multicluster multicluster-remote-secrets 1000 0 0"; do
+  set -- $shape
+  kind=$1 hook=$2 n=$3 s=$4 p=$5
+  python3 bench/gen_peers.py "$kind" "$n" "$s" "$p" > "$tmp/bc.json"
+  size=$(du -h "$tmp/bc.json" | cut -f1)
+  read -r hs hk < <(measure "$BIN" "$hook" --values "$tmp/values.json" --metrics-out /dev/null < "$tmp/bc.json")
+  read -r js jk < <(measure jq -c . "$tmp/bc.json")
+  ratio=$(awk -v a="$hs" -v b="$js" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+  echo "| $hook | $n × $s × $p | $size | $hs | $js | $ratio | $(awk -v k="$hk" 'BEGIN{printf "%.1f", k/1024}') | $(awk -v k="$jk" 'BEGIN{printf "%.1f", k/1024}') |"
+done
+# Start-up: the config calls run on every operator start for every hook.
+python3 - "$BIN" "$RUNS" <<'PY'
+import subprocess, sys, time
+b, runs = sys.argv[1], int(sys.argv[2]) * 20
+for args in (["hook", "list"], ["hook", "config"], ["discovery", "--config"]):
+    ts = []
+    for _ in range(runs):
+        t = time.perf_counter(); subprocess.run([b, *args], stdout=subprocess.DEVNULL, check=True); ts.append(time.perf_counter() - t)
+    ts.sort()
+    print(f"| `{' '.join(args)}` start-up | median {ts[len(ts)//2]*1000:.2f} ms | p90 {ts[int(len(ts)*0.9)]*1000:.2f} ms | over {runs} runs |")
+PY
