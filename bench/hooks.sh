@@ -15,10 +15,10 @@ v = v.replace('"@PUB@"', json.dumps(pub)).replace('"@PRIV@"', json.dumps(priv))
 open(sys.argv[1], "w").write(json.dumps(json.loads(v)))
 PY
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-measure() { # cmd... ; prints "seconds kb" medians
-  local t=() m=()
+measure() { # input cmd... ; prints "seconds kb" medians
+  local t=() m=() input=$1; shift
   for _ in $(seq "$RUNS"); do
-    /usr/bin/time -f "%e %M" -o "$tmp/time" "$@" > /dev/null 2>>"$tmp/stderr"
+    /usr/bin/time -f "%e %M" -o "$tmp/time" "$@" < "$input" > /dev/null 2>>"$tmp/stderr"
     read -r s k < "$tmp/time"; t+=("$s"); m+=("$k")
   done
   echo "$(printf '%s\n' "${t[@]}" | median) $(printf '%s\n' "${m[@]}" | median)"
@@ -31,8 +31,8 @@ for shape in "federation render-service-entries 10 100 2" "federation render-ser
   kind=$1 hook=$2 n=$3 s=$4 p=$5
   python3 bench/gen_peers.py "$kind" "$n" "$s" "$p" > "$tmp/bc.json"
   size=$(du -h "$tmp/bc.json" | cut -f1)
-  read -r hs hk < <(measure "$BIN" "$hook" --values "$tmp/values.json" --metrics-out /dev/null < "$tmp/bc.json")
-  read -r js jk < <(measure jq -c . "$tmp/bc.json")
+  read -r hs hk < <(measure "$tmp/bc.json" "$BIN" "$hook" --values "$tmp/values.json" --metrics-out /dev/null)
+  read -r js jk < <(measure "$tmp/bc.json" jq -c .)
   ratio=$(awk -v a="$hs" -v b="$js" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
   echo "| $hook | $n × $s × $p | $size | $hs | $js | $ratio | $(awk -v k="$hk" 'BEGIN{printf "%.1f", k/1024}') | $(awk -v k="$jk" 'BEGIN{printf "%.1f", k/1024}') |"
 done

@@ -106,7 +106,11 @@ fn write(outcome: &Outcome, files: &Files) -> Result<(), String> {
     match &files.values_patch {
         Some(p) if !outcome.values_patch.is_empty() => write_file(p, &patch)?,
         Some(_) => {}
-        None => println!("{patch}"),
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{patch}").and_then(|_| out.flush()).map_err(|e| format!("cannot write the values patch to stdout: {e}"))?;
+        }
     }
     if let Some(p) = &files.object_ops {
         if !outcome.object_ops.is_empty() {
