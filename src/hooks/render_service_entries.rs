@@ -18,7 +18,7 @@ use crate::runtime::{Hook, HookInput, HookOutput, Metrics};
 use anyhow::anyhow;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -283,11 +283,61 @@ fn is_stale(last_fetch: Option<&str>, ttl: Duration, now: DateTime<Utc>) -> bool
     }
 }
 
-/// The first definition of one (hostname, port) and every gateway publishing it.
+/// The first definition of one (hostname, port) and the federations publishing it.
 struct PortDef<'a> {
     name: &'a str,
     federation: &'a str,
-    endpoints: BTreeSet<&'a Gateway>,
+    /// Indices of the publishing federations, ascending.
+    feds: Vec<usize>,
+}
+
+/// One distinct endpoint set: its gateways sorted by (address, port), the hash suffix of its
+/// name key and the resolution it implies.
+struct EndpointSet {
+    endpoints: Vec<Gateway>,
+    key: String,
+    suffix: String,
+    resolution: &'static str,
+}
+
+/// Interns endpoint sets: many hostnames share the gateways of the same federations, so each
+/// distinct set is built, keyed and hashed once.
+#[derive(Default)]
+struct EndpointSets {
+    by_feds: HashMap<Vec<usize>, usize>,
+    by_gateways: HashMap<Vec<Gateway>, usize>,
+    sets: Vec<EndpointSet>,
+}
+
+impl EndpointSets {
+    /// The id of the union of the gateways of `feds`.
+    fn id(&mut self, feds: &[usize], federations: &[Federation]) -> usize {
+        if let Some(id) = self.by_feds.get(feds) {
+            return *id;
+        }
+        let union: BTreeSet<&Gateway> = feds
+            .iter()
+            .filter_map(|i| federations.get(*i))
+            .flat_map(|f| f.ingress_gateways.iter())
+            .collect();
+        let endpoints: Vec<Gateway> = union.into_iter().cloned().collect();
+        let next = self.sets.len();
+        let id = *self.by_gateways.entry(endpoints.clone()).or_insert(next);
+        if id == next {
+            let key = endpoints_key(&endpoints);
+            let all_ip = endpoints
+                .iter()
+                .all(|g| g.address.parse::<IpAddr>().is_ok());
+            self.sets.push(EndpointSet {
+                suffix: names::safe_encode(names::fnv32a(key.as_bytes())),
+                key,
+                endpoints,
+                resolution: if all_ip { "STATIC" } else { "DNS" },
+            });
+        }
+        self.by_feds.insert(feds.to_vec(), id);
+        id
+    }
 }
 
 /// Merges the public services of `federations` (in order) into ServiceEntries (SPEC §7.1):
@@ -297,14 +347,14 @@ struct PortDef<'a> {
 pub fn merge_service_entries(federations: &[Federation]) -> (Vec<ServiceEntry>, Vec<PortConflict>) {
     let mut hosts: BTreeMap<&str, BTreeMap<u16, PortDef<'_>>> = BTreeMap::new();
     let mut conflicts = Vec::new();
-    for fed in federations {
+    for (index, fed) in federations.iter().enumerate() {
         for svc in &fed.public_services {
             let ports = hosts.entry(svc.hostname.as_str()).or_default();
             for p in &svc.ports {
                 let def = ports.entry(p.port).or_insert_with(|| PortDef {
                     name: p.name.as_str(),
                     federation: fed.name.as_str(),
-                    endpoints: BTreeSet::new(),
+                    feds: Vec::new(),
                 });
                 if def.name != p.name {
                     conflicts.push(PortConflict {
@@ -316,41 +366,47 @@ pub fn merge_service_entries(federations: &[Federation]) -> (Vec<ServiceEntry>, 
                         name: p.name.clone(),
                     });
                 }
-                def.endpoints.extend(fed.ingress_gateways.iter());
+                if def.feds.last() != Some(&index) {
+                    def.feds.push(index);
+                }
             }
         }
     }
-    let mut entries = Vec::new();
+    let mut sets = EndpointSets::default();
+    let mut entries: Vec<(ServiceEntry, usize)> = Vec::new();
     for (hostname, ports) in hosts {
         // Ports grouped by endpoint set; BTreeMap keeps the grouping deterministic.
-        let mut groups: BTreeMap<&BTreeSet<&Gateway>, Vec<ServicePort>> = BTreeMap::new();
+        let mut groups: BTreeMap<usize, Vec<ServicePort>> = BTreeMap::new();
         for (port, def) in &ports {
-            groups.entry(&def.endpoints).or_default().push(ServicePort {
-                name: def.name.to_owned(),
-                port: *port,
-                protocol: Some(port_protocol(def.name).to_owned()),
-            });
+            groups
+                .entry(sets.id(&def.feds, federations))
+                .or_default()
+                .push(ServicePort {
+                    name: def.name.to_owned(),
+                    port: *port,
+                    protocol: Some(port_protocol(def.name).to_owned()),
+                });
         }
-        for (endpoints, ports) in groups {
-            let endpoints: Vec<Gateway> = endpoints.iter().map(|g| (*g).clone()).collect();
-            let all_ip = endpoints
-                .iter()
-                .all(|g| g.address.parse::<IpAddr>().is_ok());
-            entries.push(ServiceEntry {
+        for (id, ports) in groups {
+            let Some(set) = sets.sets.get(id) else {
+                continue;
+            };
+            let entry = ServiceEntry {
                 name: String::new(),
                 hostname: hostname.to_owned(),
-                resolution: if all_ip { "STATIC" } else { "DNS" },
+                resolution: set.resolution,
                 ports,
-                endpoints,
-            });
+                endpoints: set.endpoints.clone(),
+            };
+            entries.push((entry, id));
         }
     }
-    entries.sort_by(|a, b| {
+    entries.sort_by(|(a, _), (b, _)| {
         (&a.hostname, a.ports.first().map(|p| p.port))
             .cmp(&(&b.hostname, b.ports.first().map(|p| p.port)))
     });
-    assign_names(&mut entries);
-    (entries, conflicts)
+    assign_names(&mut entries, &sets.sets);
+    (entries.into_iter().map(|(e, _)| e).collect(), conflicts)
 }
 
 /// `addr1:port1,addr2:port2,…` over the (sorted) endpoints: what the name hash covers.
@@ -362,30 +418,34 @@ fn endpoints_key(endpoints: &[Gateway]) -> String {
         .join(",")
 }
 
-/// `<hostname with . → ->-<safe_encode(fnv32a(key))>`, the hostname part shortened (and made
-/// unique by a hash of the hostname) when the whole would exceed 253 characters.
-fn entry_name(hostname: &str, key: &str) -> String {
-    let suffix = names::safe_encode(names::fnv32a(key.as_bytes()));
+/// `<hostname with . → ->-<suffix>`, the hostname part shortened (and made unique by a hash of
+/// the hostname) when the whole would exceed 253 characters.
+fn entry_name(hostname: &str, suffix: &str) -> String {
     let base = hostname.replace('.', "-");
     if base.len() + 1 + suffix.len() <= MAX_NAME {
         return format!("{base}-{suffix}");
     }
     let host_hash = names::safe_encode(names::fnv32a(hostname.as_bytes()));
-    let keep = MAX_NAME - 2 - suffix.len() - host_hash.len();
+    let keep = MAX_NAME.saturating_sub(2 + suffix.len() + host_hash.len());
     let cut: String = base.chars().take(keep).collect();
     format!("{}-{host_hash}-{suffix}", cut.trim_end_matches('-'))
 }
 
-/// Names every entry. Hostnames differing only in `.` vs `-` (`a-b.ns…` and `a.b-ns…`) would
-/// share a name: the later entry (in output order) then hashes its hostname into the suffix.
-fn assign_names(entries: &mut [ServiceEntry]) {
+/// Names every entry `<hostname with . → ->-<safe_encode(fnv32a(endpoints key))>`. Hostnames
+/// differing only in `.` vs `-` (`a-b.ns…` and `a.b-ns…`) would share a name: the later entry
+/// (in output order) then hashes its hostname into the suffix.
+fn assign_names(entries: &mut [(ServiceEntry, usize)], sets: &[EndpointSet]) {
     let mut used: HashSet<String> = HashSet::with_capacity(entries.len());
-    for e in entries.iter_mut() {
-        let key = endpoints_key(&e.endpoints);
-        let mut name = entry_name(&e.hostname, &key);
+    for (e, id) in entries.iter_mut() {
+        let Some(set) = sets.get(*id) else { continue };
+        let mut name = entry_name(&e.hostname, &set.suffix);
         let mut attempt = 0u32;
         while used.contains(&name) {
-            name = entry_name(&e.hostname, &format!("{}#{attempt}|{key}", e.hostname));
+            let key = format!("{}#{attempt}|{}", e.hostname, set.key);
+            name = entry_name(
+                &e.hostname,
+                &names::safe_encode(names::fnv32a(key.as_bytes())),
+            );
             attempt += 1;
         }
         used.insert(name.clone());
@@ -500,6 +560,42 @@ mod tests {
         assert_eq!(entries[2].ports[0].protocol.as_deref(), Some("TLS"));
         let names: HashSet<_> = entries.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names.len(), 3);
+    }
+
+    #[test]
+    fn grouping_is_by_gateway_set_not_by_federation_set() {
+        // a and b advertise the same gateway: 80 (a only) and 81 (a and b) share one endpoint set.
+        let a = fed(
+            "a",
+            vec![gw("1.1.1.1", 15443)],
+            vec![svc("x.y.svc.cluster-b.local", &[("http", 80), ("tcp", 81)])],
+        );
+        let b = fed(
+            "b",
+            vec![gw("1.1.1.1", 15443)],
+            vec![svc("x.y.svc.cluster-b.local", &[("tcp", 81)])],
+        );
+        let (entries, _) = merge_service_entries(&[a, b]);
+        assert_eq!(entries.len(), 1);
+        assert_eq!(ports(&entries[0]), [80, 81]);
+        assert_eq!(entries[0].endpoints, [gw("1.1.1.1", 15443)]);
+    }
+
+    #[test]
+    fn merge_is_deterministic_and_independent_of_service_order() {
+        let s1 = svc("p.q.svc.cluster-b.local", &[("http", 80)]);
+        let s2 = svc("a.q.svc.cluster-b.local", &[("http", 80)]);
+        let a = fed(
+            "a",
+            vec![gw("1.1.1.1", 15443)],
+            vec![s1.clone(), s2.clone()],
+        );
+        let a_rev = fed("a", vec![gw("1.1.1.1", 15443)], vec![s2, s1]);
+        assert_eq!(
+            merge_service_entries(&[a]).0,
+            merge_service_entries(&[a_rev]).0
+        );
+        assert_eq!(merge_service_entries(&[]), (vec![], vec![]));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! is validated again here (SPEC §5.3): a broken document is ignored, and a root that is not a CA
 //! or not valid now is never trusted. The local root is never part of the remote bundle.
 
-use crate::domain::crd::{Peer, PeerKind, PEER_CACHE_JQ_FILTER};
+use crate::domain::crd::{Peer, PeerKind};
 use crate::domain::metadata::RemotePublicMetadata;
 use crate::domain::pki::{self, CertInfo};
 use crate::domain::settings::Settings;
@@ -20,6 +20,11 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub struct UpdateCaBundle;
+
+/// Projection of a peer CR: only the cached public metadata is read here, so a change of the
+/// private part or of a fetch timestamp never wakes this hook.
+pub const PUBLIC_CACHE_JQ_FILTER: &str =
+    "{metadata: {name: .metadata.name}, spec: .spec, status: {metadataCache: {public: .status.metadataCache.public}}}";
 
 const METRIC_GROUP: &str = "update-ca-bundle";
 /// Per peer and reason: how many of its published root certificates are not trusted.
@@ -48,7 +53,7 @@ impl Hook for UpdateCaBundle {
         HookConfig {
             before_helm: Some(10),
             schedule: vec![],
-            kubernetes: super::peer_bindings(&PeerKind::ALL, PEER_CACHE_JQ_FILTER, Events::All),
+            kubernetes: super::peer_bindings(&PeerKind::ALL, PUBLIC_CACHE_JQ_FILTER, Events::All),
         }
     }
 

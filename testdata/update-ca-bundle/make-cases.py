@@ -3,7 +3,7 @@
 (binding-context.json, values.json, config-values.json, now.txt) from pki.json.
 
 Binding contexts look like what addon-operator sends: snapshot items carry the jqFilter
-projection of each CR as `filterResult` (PEER_CACHE_JQ_FILTER for update-ca-bundle,
+projection of each CR as `filterResult` (PUBLIC_CACHE_JQ_FILTER for update-ca-bundle,
 FEDERATION_TTL_JQ_FILTER for render-service-entries: absent fields are null). Expected outputs
 are then written by `UPDATE_GOLDEN=1 cargo test --test golden` and reviewed by eye.
 """
@@ -37,9 +37,11 @@ def svc(hostname, *ports):
 
 
 def cr(name, spec, pub=None, priv=None, ts=None, ttl_projection=False):
-    """A CR as the jqFilter projects it."""
-    cache = {"public": pub, "private": priv}
+    """A CR as the jqFilter projects it: PUBLIC_CACHE_JQ_FILTER (update-ca-bundle reads only the
+    cached public metadata) or, with ttl_projection, FEDERATION_TTL_JQ_FILTER."""
+    cache = {"public": pub}
     if ttl_projection:
+        cache["private"] = priv
         cache["privateLastFetchTimestamp"] = ts[:16] if isinstance(ts, str) else None
     return {"metadata": {"name": name}, "spec": spec, "status": {"metadataCache": cache}}
 
