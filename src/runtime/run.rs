@@ -109,7 +109,9 @@ fn write(outcome: &Outcome, files: &Files) -> Result<(), String> {
         None => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
-            writeln!(out, "{patch}").and_then(|_| out.flush()).map_err(|e| format!("cannot write the values patch to stdout: {e}"))?;
+            writeln!(out, "{patch}")
+                .and_then(|_| out.flush())
+                .map_err(|e| format!("cannot write the values patch to stdout: {e}"))?;
         }
     }
     if let Some(p) = &files.object_ops {
