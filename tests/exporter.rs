@@ -621,3 +621,60 @@ async fn a_huge_header_is_refused() {
     assert_eq!(get(&format!("{}/healthz", f.base), None).await.0, 200);
     f.server.shutdown().await;
 }
+
+/// Not a test: a throughput figure. `cargo test --test exporter -- --ignored --nocapture throughput`
+/// (set `REQUESTS` / `CONNECTIONS` to change the load).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore]
+async fn throughput() {
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let (requests, connections) = (env("REQUESTS", 20_000), env("CONNECTIONS", 16));
+    let f = start().await;
+    for (label, path, scope) in [
+        ("public", "public/public.json", None),
+        (
+            "private",
+            "private/federation.json",
+            Some(Scope::PrivateFederation),
+        ),
+    ] {
+        let url = format!("{}/metadata/{path}", f.base);
+        let auth = scope.map(|s| f.peer.bearer(OWN, s));
+        let started = std::time::Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..connections {
+            let (url, auth) = (url.clone(), auth.clone());
+            let client = reqwest::Client::builder()
+                .no_proxy()
+                .pool_max_idle_per_host(1)
+                .build()
+                .unwrap();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..requests / connections {
+                    let mut r = client.get(&url);
+                    if let Some(a) = &auth {
+                        r = r.header("authorization", a);
+                    }
+                    let resp = r.send().await.unwrap();
+                    assert_eq!(resp.status(), 200);
+                    resp.bytes().await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let done = (requests / connections) * connections;
+        println!(
+            "{label}: {done} requests over {connections} connections in {secs:.2}s = {:.0} req/s",
+            done as f64 / secs
+        );
+    }
+    f.server.shutdown().await;
+}

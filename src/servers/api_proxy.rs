@@ -174,9 +174,7 @@ async fn proxy(State(s): State<AppState>, req: Request) -> Response {
         );
     }
     let peers = s.remote.get().unwrap_or_default();
-    if let Err(e) =
-        crate::servers::exporter::authenticate(req.headers(), &s.own_uuid, Scope::Api, &peers)
-    {
+    if let Err(e) = crate::servers::auth::check(req.headers(), &s.own_uuid, Scope::Api, &peers) {
         return msg(
             StatusCode::UNAUTHORIZED,
             &format!("Authentication error: {e}"),
@@ -303,4 +301,36 @@ pub fn main(args: Args) -> Result<(), String> {
         running.shutdown().await;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url_for(base: &str, target: &str) -> Option<String> {
+        let req = Request::builder().uri(target).body(Body::empty()).ok()?;
+        upstream_url(&url::Url::parse(base).ok()?, &req).map(|u| u.to_string())
+    }
+
+    #[test]
+    fn upstream_urls_stay_on_the_apiserver() {
+        let base = "https://kubernetes.default.svc";
+        assert_eq!(
+            url_for(base, "/api/v1/pods?watch=true&resourceVersion=5").as_deref(),
+            Some("https://kubernetes.default.svc/api/v1/pods?watch=true&resourceVersion=5")
+        );
+        assert_eq!(
+            url_for("https://k:6443/", "/version").as_deref(),
+            Some("https://k:6443/version")
+        );
+        assert_eq!(url_for(base, "//evil.example.com/x"), None);
+        // Absolute-form targets keep only their path: still the apiserver.
+        assert_eq!(
+            url_for(base, "http://evil.example.com/api").as_deref(),
+            Some("https://kubernetes.default.svc/api")
+        );
+        assert_eq!(url_for(base, "*"), None);
+        let odd = url_for(base, "/@evil.example.com/api").unwrap();
+        assert!(odd.starts_with("https://kubernetes.default.svc/"), "{odd}");
+    }
 }

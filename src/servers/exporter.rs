@@ -2,9 +2,10 @@
 //! bundle and (JWT-protected) private metadata to peers from a data dir that Helm renders and
 //! kubelet updates in place. Documents are rendered once per file change, with a strong ETag.
 
-use crate::domain::jwt::{self, Scope};
+use crate::domain::jwt::Scope;
 use crate::domain::metadata::{LocalMetadata, RemotePublicMetadata};
 use crate::domain::spiffe;
+use crate::servers::auth;
 use crate::servers::datadir::{self, Watched};
 use crate::servers::serve::{self, Limits, Running};
 use axum::extract::State;
@@ -236,35 +237,13 @@ fn private(
         return (StatusCode::NOT_FOUND, "404 page not found\n").into_response();
     };
     let peers = s.remote.get().unwrap_or_default();
-    match authenticate(headers, &local.uuid, scope, &peers) {
+    match auth::check(headers, &local.uuid, scope, &peers) {
         Ok(()) => doc.respond(headers),
         Err(e) => (
             StatusCode::UNAUTHORIZED,
             format!("Authentication error: {e}\n"),
         )
             .into_response(),
-    }
-}
-
-/// Shared by both servers: the bearer check of SPEC §6.1 on a request's headers; logs refusals.
-pub(crate) fn authenticate(
-    headers: &HeaderMap,
-    own_uuid: &str,
-    scope: Scope,
-    peers: &RemotePublicMetadata,
-) -> Result<(), jwt::AuthError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or_default());
-    match jwt::authenticate(value, own_uuid, scope, peers, chrono::Utc::now()) {
-        Ok(c) => {
-            tracing::debug!(peer = %c.sub, scope = scope.as_str(), "authenticated");
-            Ok(())
-        }
-        Err(e) => {
-            tracing::info!(scope = scope.as_str(), reason = %e, "authentication failed");
-            Err(e)
-        }
     }
 }
 
