@@ -175,6 +175,7 @@ async fn private_documents_need_a_valid_token() {
             .unwrap();
         assert_eq!(resp.status(), 200, "{path}");
         assert_eq!(resp.headers()["content-type"], "application/json");
+        assert_eq!(resp.headers()["cache-control"], "no-store");
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body, f.local[part], "{path}");
     }
@@ -676,5 +677,33 @@ async fn throughput() {
             done as f64 / secs
         );
     }
+    f.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_are_closed() {
+    let f = start_with(|c| c.limits.header_timeout = Duration::from_secs(1)).await;
+    let mut s = tokio::net::TcpStream::connect(f.server.addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // Now idle: the server closes the connection by itself (read returns EOF, not a hang).
+    let closed = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        closed,
+        Ok(true),
+        "an idle keep-alive connection stayed open"
+    );
     f.server.shutdown().await;
 }

@@ -97,17 +97,20 @@ impl Doc {
         })
     }
 
-    /// 200 with the body, or 304 when the client already holds this version.
-    fn respond(&self, headers: &HeaderMap) -> Response {
+    /// 200 with the body, or 304 when the client already holds this version. Private
+    /// documents are marked `no-store` so no shared cache on the way keeps them.
+    fn respond(&self, headers: &HeaderMap, private: bool) -> Response {
         let etag = (header::ETAG, self.etag.clone());
+        let policy = if private { "no-store" } else { "no-cache" };
+        let cache = (header::CACHE_CONTROL, HeaderValue::from_static(policy));
         if if_none_match(headers, &self.etag) {
-            return (StatusCode::NOT_MODIFIED, [etag]).into_response();
+            return (StatusCode::NOT_MODIFIED, [etag, cache]).into_response();
         }
         let ct = (
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        (StatusCode::OK, [ct, etag], self.body.clone()).into_response()
+        (StatusCode::OK, [ct, etag, cache], self.body.clone()).into_response()
     }
 }
 
@@ -193,7 +196,7 @@ async fn healthz(State(s): State<AppState>) -> Response {
 
 async fn public_json(State(s): State<AppState>, headers: HeaderMap) -> Response {
     match s.local.get() {
-        Some(l) => l.public.respond(&headers),
+        Some(l) => l.public.respond(&headers, false),
         None => NO_DATA.into_response(),
     }
 }
@@ -201,7 +204,7 @@ async fn public_json(State(s): State<AppState>, headers: HeaderMap) -> Response 
 async fn spiffe_bundle(State(s): State<AppState>, headers: HeaderMap) -> Response {
     match s.local.get() {
         Some(l) => match &l.spiffe {
-            Ok(doc) => doc.respond(&headers),
+            Ok(doc) => doc.respond(&headers, false),
             Err(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Cannot build the SPIFFE bundle from the root CA.\n",
@@ -238,7 +241,7 @@ fn private(
     };
     let peers = s.remote.get().unwrap_or_default();
     match auth::check(headers, &local.uuid, scope, &peers) {
-        Ok(()) => doc.respond(headers),
+        Ok(()) => doc.respond(headers, true),
         Err(e) => (
             StatusCode::UNAUTHORIZED,
             format!("Authentication error: {e}\n"),
