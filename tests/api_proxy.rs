@@ -139,6 +139,12 @@ impl Fixture {
 }
 
 async fn start() -> Fixture {
+    start_with(None).await
+}
+
+/// With `client_org`, the proxy requires client certificates from the fixture's CA with that
+/// Organization.
+async fn start_with(client_org: Option<&str>) -> Fixture {
     let pki = tls::ca_and_localhost_cert().unwrap();
     let acceptor =
         || tls::acceptor_from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).unwrap();
@@ -167,7 +173,16 @@ async fn start() -> Fixture {
             .unwrap(),
         token_file: token_dir.path().join("token"),
         ca_pem: pki.ca_pem.clone().into_bytes(),
-        tls: acceptor(),
+        tls: match client_org {
+            None => acceptor(),
+            Some(org) => tls::acceptor_requiring_client_certs(
+                pki.cert_pem.as_bytes(),
+                pki.key_pem.as_bytes(),
+                pki.ca_pem.as_bytes(),
+                Some(org.to_owned()),
+            )
+            .unwrap(),
+        },
         reload_interval: Duration::from_millis(100),
         upstream_header_timeout: Duration::from_secs(10),
         limits: Limits::default(),
@@ -383,5 +398,51 @@ async fn untrusted_apiserver_certificate_is_refused() {
     assert_eq!(resp.status(), 502);
     assert!(f.upstream.seen.lock().unwrap().is_empty());
     proxy.shutdown().await;
+    f.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_are_required_when_configured() {
+    let f = start_with(Some("ingress-nginx:auth")).await;
+    let client_with = |cert: Option<(String, String)>| {
+        let mut b = reqwest::Client::builder()
+            .no_proxy()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(f.pki.ca_pem.as_bytes()).unwrap());
+        if let Some((c, k)) = cert {
+            b = b.identity(reqwest::Identity::from_pkcs8_pem(c.as_bytes(), k.as_bytes()).unwrap());
+        }
+        b.build().unwrap()
+    };
+    let url = format!("{}/api/v1/pods", f.base);
+    let auth = f.peer.bearer(OWN, Scope::Api);
+    let status = |c: reqwest::Client| {
+        let (url, auth) = (url.clone(), auth.clone());
+        async move {
+            c.get(url)
+                .header("authorization", auth)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .ok()
+        }
+    };
+    let ingress = tls::client_cert(&f.pki, "ingress-nginx:auth").unwrap();
+    assert_eq!(status(client_with(Some(ingress))).await, Some(200));
+    assert_eq!(
+        status(client_with(None)).await,
+        None,
+        "no client certificate"
+    );
+    let wrong_org = tls::client_cert(&f.pki, "someone-else").unwrap();
+    assert_eq!(
+        status(client_with(Some(wrong_org))).await,
+        None,
+        "wrong organization"
+    );
+    let other_ca = tls::ca_and_localhost_cert().unwrap();
+    let foreign = tls::client_cert(&other_ca, "ingress-nginx:auth").unwrap();
+    assert_eq!(status(client_with(Some(foreign))).await, None, "foreign CA");
+    assert_eq!(f.upstream.seen.lock().unwrap().len(), 1);
     f.stop().await;
 }
