@@ -446,3 +446,36 @@ async fn client_certificates_are_required_when_configured() {
     assert_eq!(f.upstream.seen.lock().unwrap().len(), 1);
     f.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_a_running_watch_finish_and_refuses_new_connections() {
+    let f = start().await;
+    let resp = f
+        .get(
+            "/api/v1/pods?watch=true",
+            Some(&f.peer.bearer(OWN, Scope::Api)),
+        )
+        .await;
+    let mut stream = resp.bytes_stream();
+    let first = futures_util::StreamExt::next(&mut stream)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut body = first.to_vec();
+    let addr = f.proxy.addr;
+    let stopping = tokio::spawn(f.proxy.shutdown());
+    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+        body.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        CHUNKS.concat(),
+        "the watch was cut by shutdown"
+    );
+    stopping.await.unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "still accepting after shutdown"
+    );
+    f.apiserver.shutdown().await;
+}
