@@ -163,7 +163,7 @@ struct AppState {
     remote: Watched<RemotePublicMetadata>,
 }
 
-/// The router (exposed so tests can drive it without a socket if they want).
+/// The exporter's routes over `state`, each request bounded by `request_timeout`.
 fn router(state: AppState, request_timeout: Duration) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
