@@ -707,3 +707,29 @@ async fn idle_keep_alive_connections_are_closed() {
     );
     f.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_tls_client_is_dropped_after_the_handshake_timeout() {
+    let pki = tls::ca_and_localhost_cert().unwrap();
+    let acceptor = tls::acceptor_from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).unwrap();
+    let f = start_with(|c| {
+        c.tls = Some(acceptor);
+        c.limits.handshake_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let mut silent = tokio::net::TcpStream::connect(f.server.addr).await.unwrap();
+    // Served meanwhile.
+    let resp = https_client(&pki.ca_pem)
+        .get(format!("{}/healthz", f.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(30), silent.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the silent connection stayed open: {closed:?}"
+    );
+    f.server.shutdown().await;
+}
