@@ -733,3 +733,31 @@ async fn a_silent_tls_client_is_dropped_after_the_handshake_timeout() {
     );
     f.server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_cap_holds_new_clients_until_a_slot_frees() {
+    let f = start_with(|c| {
+        c.limits.max_connections = 1;
+        c.limits.header_timeout = Duration::from_secs(1);
+    })
+    .await;
+    // Take the only slot with a connection that says nothing.
+    let hog = tokio::net::TcpStream::connect(f.server.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let resp = http_client()
+        .get(format!("{}/healthz", f.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // The server closed the hog (header timeout) before it could serve anyone else: its FIN is
+    // already in the hog's socket when the second answer arrives.
+    let mut buf = [0u8; 64];
+    let state = hog.try_read(&mut buf);
+    assert!(
+        matches!(state, Ok(0) | Err(_))
+            && !matches!(&state, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "hog still open: {state:?}"
+    );
+    f.server.shutdown().await;
+}
