@@ -36,6 +36,15 @@ pub struct Args {
     /// PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// Require a client certificate signed by this PEM CA on every connection (Deckhouse's
+    /// ingress-nginx presents one to its HTTPS backends). No client certificate is asked for
+    /// without it.
+    #[arg(long, value_name = "FILE")]
+    pub client_ca: Option<PathBuf>,
+    /// With --client-ca: the client certificate's first Organization must equal this
+    /// (`ingress-nginx:auth` for Deckhouse's ingress).
+    #[arg(long, value_name = "ORG", requires = "client_ca")]
+    pub client_organization: Option<String>,
     /// This cluster's UUID: tokens must be addressed to it (`aud`).
     #[arg(long, value_name = "UUID", env = "CLUSTER_UUID")]
     pub cluster_uuid: String,
@@ -174,9 +183,7 @@ async fn proxy(State(s): State<AppState>, req: Request) -> Response {
         );
     }
     let peers = s.remote.get().unwrap_or_default();
-    if let Err(e) =
-        crate::servers::exporter::authenticate(req.headers(), &s.own_uuid, Scope::Api, &peers)
-    {
+    if let Err(e) = crate::servers::auth::check(req.headers(), &s.own_uuid, Scope::Api, &peers) {
         return msg(
             StatusCode::UNAUTHORIZED,
             &format!("Authentication error: {e}"),
@@ -258,6 +265,30 @@ pub fn spawn(listener: tokio::net::TcpListener, config: Config) -> Result<Runnin
         .map_err(|e| e.to_string())
 }
 
+/// The listener's TLS: certificate from files or self-signed, client certificates when asked.
+fn server_tls(args: &Args) -> Result<SslAcceptor, String> {
+    let read =
+        |p: &PathBuf| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let (cert, key) = match (&args.tls_cert, &args.tls_key) {
+        (Some(c), Some(k)) => (read(c)?, read(k)?),
+        _ => {
+            let (c, k) = tls::self_signed_server_cert("istio-api-proxy", tls::API_PROXY_SANS)
+                .map_err(|e| format!("{e:#}"))?;
+            (c.into_bytes(), k.into_bytes())
+        }
+    };
+    let built = match &args.client_ca {
+        Some(ca) => tls::acceptor_requiring_client_certs(
+            &cert,
+            &key,
+            &read(ca)?,
+            args.client_organization.clone(),
+        ),
+        None => tls::acceptor_from_pem(&cert, &key),
+    };
+    built.map_err(|e| format!("TLS setup: {e:#}"))
+}
+
 pub fn main(args: Args) -> Result<(), String> {
     let fail = |e: String| format!("api-proxy: {e}");
     if args.cluster_uuid.is_empty() {
@@ -267,15 +298,7 @@ pub fn main(args: Args) -> Result<(), String> {
         .map_err(|e| fail(format!("--apiserver {}: {e}", args.apiserver)))?;
     let ca_pem = std::fs::read(&args.ca_file)
         .map_err(|e| fail(format!("cannot read {}: {e}", args.ca_file.display())))?;
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(c), Some(k)) => tls::acceptor_from_files(c, k).map_err(fail)?,
-        _ => {
-            let (c, k) = tls::self_signed_server_cert("istio-api-proxy", tls::API_PROXY_SANS)
-                .map_err(|e| fail(format!("{e:#}")))?;
-            tls::acceptor_from_pem(c.as_bytes(), k.as_bytes())
-                .map_err(|e| fail(format!("{e:#}")))?
-        }
-    };
+    let tls = server_tls(&args).map_err(fail)?;
     let config = Config {
         remote_metadata: args.remote_metadata,
         cluster_uuid: args.cluster_uuid,
@@ -303,4 +326,36 @@ pub fn main(args: Args) -> Result<(), String> {
         running.shutdown().await;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url_for(base: &str, target: &str) -> Option<String> {
+        let req = Request::builder().uri(target).body(Body::empty()).ok()?;
+        upstream_url(&url::Url::parse(base).ok()?, &req).map(|u| u.to_string())
+    }
+
+    #[test]
+    fn upstream_urls_stay_on_the_apiserver() {
+        let base = "https://kubernetes.default.svc";
+        assert_eq!(
+            url_for(base, "/api/v1/pods?watch=true&resourceVersion=5").as_deref(),
+            Some("https://kubernetes.default.svc/api/v1/pods?watch=true&resourceVersion=5")
+        );
+        assert_eq!(
+            url_for("https://k:6443/", "/version").as_deref(),
+            Some("https://k:6443/version")
+        );
+        assert_eq!(url_for(base, "//evil.example.com/x"), None);
+        // Absolute-form targets keep only their path: still the apiserver.
+        assert_eq!(
+            url_for(base, "http://evil.example.com/api").as_deref(),
+            Some("https://kubernetes.default.svc/api")
+        );
+        assert_eq!(url_for(base, "*"), None);
+        let odd = url_for(base, "/@evil.example.com/api").unwrap();
+        assert!(odd.starts_with("https://kubernetes.default.svc/"), "{odd}");
+    }
 }

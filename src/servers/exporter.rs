@@ -2,9 +2,10 @@
 //! bundle and (JWT-protected) private metadata to peers from a data dir that Helm renders and
 //! kubelet updates in place. Documents are rendered once per file change, with a strong ETag.
 
-use crate::domain::jwt::{self, Scope};
+use crate::domain::jwt::Scope;
 use crate::domain::metadata::{LocalMetadata, RemotePublicMetadata};
 use crate::domain::spiffe;
+use crate::servers::auth;
 use crate::servers::datadir::{self, Watched};
 use crate::servers::serve::{self, Limits, Running};
 use axum::extract::State;
@@ -96,17 +97,20 @@ impl Doc {
         })
     }
 
-    /// 200 with the body, or 304 when the client already holds this version.
-    fn respond(&self, headers: &HeaderMap) -> Response {
+    /// 200 with the body, or 304 when the client already holds this version. Private
+    /// documents are marked `no-store` so no shared cache on the way keeps them.
+    fn respond(&self, headers: &HeaderMap, private: bool) -> Response {
         let etag = (header::ETAG, self.etag.clone());
+        let policy = if private { "no-store" } else { "no-cache" };
+        let cache = (header::CACHE_CONTROL, HeaderValue::from_static(policy));
         if if_none_match(headers, &self.etag) {
-            return (StatusCode::NOT_MODIFIED, [etag]).into_response();
+            return (StatusCode::NOT_MODIFIED, [etag, cache]).into_response();
         }
         let ct = (
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        (StatusCode::OK, [ct, etag], self.body.clone()).into_response()
+        (StatusCode::OK, [ct, etag, cache], self.body.clone()).into_response()
     }
 }
 
@@ -159,7 +163,7 @@ struct AppState {
     remote: Watched<RemotePublicMetadata>,
 }
 
-/// The router (exposed so tests can drive it without a socket if they want).
+/// The exporter's routes over `state`, each request bounded by `request_timeout`.
 fn router(state: AppState, request_timeout: Duration) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -192,7 +196,7 @@ async fn healthz(State(s): State<AppState>) -> Response {
 
 async fn public_json(State(s): State<AppState>, headers: HeaderMap) -> Response {
     match s.local.get() {
-        Some(l) => l.public.respond(&headers),
+        Some(l) => l.public.respond(&headers, false),
         None => NO_DATA.into_response(),
     }
 }
@@ -200,7 +204,7 @@ async fn public_json(State(s): State<AppState>, headers: HeaderMap) -> Response 
 async fn spiffe_bundle(State(s): State<AppState>, headers: HeaderMap) -> Response {
     match s.local.get() {
         Some(l) => match &l.spiffe {
-            Ok(doc) => doc.respond(&headers),
+            Ok(doc) => doc.respond(&headers, false),
             Err(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Cannot build the SPIFFE bundle from the root CA.\n",
@@ -236,35 +240,13 @@ fn private(
         return (StatusCode::NOT_FOUND, "404 page not found\n").into_response();
     };
     let peers = s.remote.get().unwrap_or_default();
-    match authenticate(headers, &local.uuid, scope, &peers) {
-        Ok(()) => doc.respond(headers),
+    match auth::check(headers, &local.uuid, scope, &peers) {
+        Ok(()) => doc.respond(headers, true),
         Err(e) => (
             StatusCode::UNAUTHORIZED,
             format!("Authentication error: {e}\n"),
         )
             .into_response(),
-    }
-}
-
-/// Shared by both servers: the bearer check of SPEC §6.1 on a request's headers; logs refusals.
-pub(crate) fn authenticate(
-    headers: &HeaderMap,
-    own_uuid: &str,
-    scope: Scope,
-    peers: &RemotePublicMetadata,
-) -> Result<(), jwt::AuthError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or_default());
-    match jwt::authenticate(value, own_uuid, scope, peers, chrono::Utc::now()) {
-        Ok(c) => {
-            tracing::debug!(peer = %c.sub, scope = scope.as_str(), "authenticated");
-            Ok(())
-        }
-        Err(e) => {
-            tracing::info!(scope = scope.as_str(), reason = %e, "authentication failed");
-            Err(e)
-        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! (`serve`), TLS material (`tls`) and hot-reloaded files (`datadir`).
 
 pub mod api_proxy;
+pub mod auth;
 pub mod datadir;
 pub mod exporter;
 pub mod serve;

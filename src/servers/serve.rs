@@ -195,8 +195,8 @@ async fn serve_connection<S>(
     }
 }
 
-/// One debug line per request: method, path (no query: it may carry selectors only, but keep
-/// logs small), status, duration. Never headers (they carry tokens).
+/// One debug line per request: method, path (without the query), status, duration. Never
+/// headers: they carry tokens.
 async fn log_request(req: Request, next: Next) -> Response {
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
     let start = Instant::now();

@@ -9,7 +9,7 @@ use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
-use openssl::ssl::{SslAcceptor, SslMethod};
+use openssl::ssl::{SslAcceptor, SslAcceptorBuilder, SslMethod, SslVerifyMode};
 use openssl::x509::extension::{
     BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
 };
@@ -27,6 +27,48 @@ pub const API_PROXY_SANS: &[&str] = &[
 
 /// A server acceptor from a PEM certificate chain (leaf first) and a PEM private key.
 pub fn acceptor_from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<SslAcceptor> {
+    Ok(acceptor_builder(chain_pem, key_pem)?.build())
+}
+
+/// Like [`acceptor_from_pem`], and every client must present a certificate signed by
+/// `client_ca_pem`; with `organization`, the certificate's first Organization must equal it
+/// (Deckhouse's ingress-nginx presents `O=ingress-nginx:auth`).
+pub fn acceptor_requiring_client_certs(
+    chain_pem: &[u8],
+    key_pem: &[u8],
+    client_ca_pem: &[u8],
+    organization: Option<String>,
+) -> Result<SslAcceptor> {
+    let mut b = acceptor_builder(chain_pem, key_pem)?;
+    let cas = X509::stack_from_pem(client_ca_pem).context("cannot parse the client CA PEM")?;
+    if cas.is_empty() {
+        return Err(anyhow!("the client CA file holds no certificate"));
+    }
+    for ca in cas {
+        b.add_client_ca(&ca)?;
+        b.cert_store_mut().add_cert(ca)?;
+    }
+    let mode = SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT;
+    b.set_verify_callback(mode, move |ok, ctx| {
+        if !ok || ctx.error_depth() != 0 {
+            return ok;
+        }
+        let Some(want) = &organization else {
+            return true;
+        };
+        let first_org = ctx.current_cert().and_then(|c| {
+            let entry = c
+                .subject_name()
+                .entries_by_nid(Nid::ORGANIZATIONNAME)
+                .next()?;
+            entry.data().to_string().ok()
+        });
+        first_org.as_deref() == Some(want.as_str())
+    });
+    Ok(b.build())
+}
+
+fn acceptor_builder(chain_pem: &[u8], key_pem: &[u8]) -> Result<SslAcceptorBuilder> {
     let chain = X509::stack_from_pem(chain_pem).context("cannot parse the TLS certificate PEM")?;
     let mut certs = chain.into_iter();
     let leaf = certs
@@ -42,7 +84,7 @@ pub fn acceptor_from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<SslAcceptor
     b.set_private_key(&key)?;
     b.check_private_key()
         .context("the TLS private key does not match the certificate")?;
-    Ok(b.build())
+    Ok(b)
 }
 
 /// A server acceptor from `--tls-cert`/`--tls-key` files; the error names the file.
@@ -82,6 +124,27 @@ pub fn ca_and_localhost_cert() -> Result<TestPki> {
     })
 }
 
+/// A client certificate with Organization `organization`, signed by the CA of `pki`, as
+/// (cert PEM, key PEM).
+pub fn client_cert(pki: &TestPki, organization: &str) -> Result<(String, String)> {
+    let ca = X509::from_pem(pki.ca_pem.as_bytes())?;
+    let ca_key = PKey::private_key_from_pem(pki.ca_key_pem.as_bytes())?;
+    let key = ec_key()?;
+    let cert = build_cert_for(
+        organization,
+        "client",
+        &["client"],
+        &key,
+        Some((&ca, &ca_key)),
+        30,
+        Kind::Client,
+    )?;
+    Ok((
+        pem_string(cert.to_pem()?)?,
+        pem_string(key.private_key_to_pem_pkcs8()?)?,
+    ))
+}
+
 /// A self-signed server certificate (EC P-256, 10 years) for `sans`, as (cert PEM, key PEM).
 pub fn self_signed_server_cert(common_name: &str, sans: &[&str]) -> Result<(String, String)> {
     let key = ec_key()?;
@@ -111,8 +174,36 @@ fn build_cert(
     days: u32,
     ca: bool,
 ) -> Result<X509> {
+    build_cert_for(
+        "istio-hooks",
+        cn,
+        sans,
+        key,
+        issuer,
+        days,
+        if ca { Kind::Ca } else { Kind::Server },
+    )
+}
+
+/// What a certificate is for.
+#[derive(PartialEq)]
+enum Kind {
+    Ca,
+    Server,
+    Client,
+}
+
+fn build_cert_for(
+    org: &str,
+    cn: &str,
+    sans: &[&str],
+    key: &PKey<Private>,
+    issuer: Option<(&X509, &PKey<Private>)>,
+    days: u32,
+    kind: Kind,
+) -> Result<X509> {
     let mut name = X509NameBuilder::new()?;
-    name.append_entry_by_text("O", "istio-hooks")?;
+    name.append_entry_by_text("O", org)?;
     name.append_entry_by_text("CN", cn)?;
     let name = name.build();
     let mut b = X509Builder::new()?;
@@ -131,7 +222,7 @@ fn build_cert(
     );
     b.set_not_before(&start)?;
     b.set_not_after(&end)?;
-    if ca {
+    if kind == Kind::Ca {
         b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
         b.append_extension(
             KeyUsage::new()
@@ -149,7 +240,11 @@ fn build_cert(
                 .key_encipherment()
                 .build()?,
         )?;
-        b.append_extension(ExtendedKeyUsage::new().server_auth().build()?)?;
+        if kind == Kind::Client {
+            b.append_extension(ExtendedKeyUsage::new().client_auth().build()?)?;
+        } else {
+            b.append_extension(ExtendedKeyUsage::new().server_auth().build()?)?;
+        }
         let mut san = SubjectAlternativeName::new();
         for s in sans {
             if s.parse::<IpAddr>().is_ok() {
