@@ -5,7 +5,7 @@ use futures_util::StreamExt;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// One GET.
@@ -48,50 +48,50 @@ pub trait HttpGet: Send + Sync {
 
 /// The real client: reqwest over native TLS (openssl), no redirects, one connection pool per
 /// distinct TLS setting.
+/// One pool per (extra CA, insecure, timeout).
+type PoolKey = (Option<String>, bool, Duration);
+
 #[derive(Default)]
 pub struct ReqwestClient {
-    pools: Mutex<BTreeMap<(Option<String>, bool, Duration), reqwest::Client>>,
+    pools: Mutex<BTreeMap<PoolKey, Arc<tokio::sync::OnceCell<reqwest::Client>>>>,
+    /// Client builds are CPU-bound: one at a time, so that they never starve requests in flight.
+    build_lock: tokio::sync::Mutex<()>,
 }
 
 impl ReqwestClient {
-    fn client(&self, req: &Request) -> Result<reqwest::Client, Failure> {
+    /// The pooled client for `req`'s TLS setting. Building one loads the system roots (tens of
+    /// milliseconds of blocking work), so it runs on the blocking pool, once per setting, and
+    /// never stalls the requests already in flight on the caller's runtime.
+    async fn client(&self, req: &Request) -> Result<reqwest::Client, Failure> {
         let insecure = req.ca_pem.is_none() && req.insecure_skip_verify;
         let key = (req.ca_pem.clone(), insecure, req.timeout);
-        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = pools.get(&key) {
-            return Ok(c.clone());
-        }
-        let mut b = reqwest::Client::builder()
-            .connect_timeout(req.timeout)
-            .timeout(req.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("istio-hooks/", env!("CARGO_PKG_VERSION")));
-        if let Some(ca) = &req.ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes())
-                .map_err(|e| Failure::Transport(format!("spec.metadata.ca: {e}")))?;
-            if certs.is_empty() {
-                return Err(Failure::Transport("spec.metadata.ca: no PEM certificate".into()));
-            }
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
-        } else if insecure {
-            b = b.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
-        }
-        let client = b.build().map_err(|e| Failure::Transport(e.to_string()))?;
-        pools.insert(key, client.clone());
-        Ok(client)
+        let cell = {
+            let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+            pools.entry(key.clone()).or_default().clone()
+        };
+        let client = cell
+            .get_or_try_init(|| async move {
+                let _building = self.build_lock.lock().await;
+                tokio::task::spawn_blocking(move || build_client(key))
+                    .await
+                    .map_err(|e| Failure::Transport(format!("cannot build the HTTP client: {e}")))?
+            })
+            .await?;
+        Ok(client.clone())
     }
 
     async fn fetch(&self, req: Request) -> Result<Response, Failure> {
-        let client = self.client(&req)?;
+        let client = self.client(&req).await?;
         let mut rb = client.get(&req.url);
         if let Some(t) = &req.bearer {
             rb = rb.bearer_auth(t);
         }
         let deadline = req.timeout;
         let work = async {
-            let resp = rb.send().await.map_err(|e| Failure::Transport(error_chain(&e)))?;
+            let resp = rb
+                .send()
+                .await
+                .map_err(|e| Failure::Transport(error_chain(&e)))?;
             let status = resp.status().as_u16();
             if resp.content_length().is_some_and(|n| n > req.max_bytes) {
                 return Err(Failure::TooLarge(req.max_bytes));
@@ -109,12 +109,41 @@ impl ReqwestClient {
         };
         match tokio::time::timeout(deadline, work).await {
             Ok(r) => r.map_err(|e| match e {
-                Failure::Transport(m) if m.contains("operation timed out") || m.contains("timed out") => Failure::Timeout(deadline),
+                Failure::Transport(m)
+                    if m.contains("operation timed out") || m.contains("timed out") =>
+                {
+                    Failure::Timeout(deadline)
+                }
                 other => other,
             }),
             Err(_) => Err(Failure::Timeout(deadline)),
         }
     }
+}
+
+fn build_client((ca_pem, insecure, timeout): PoolKey) -> Result<reqwest::Client, Failure> {
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("istio-hooks/", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = &ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes())
+            .map_err(|e| Failure::Transport(format!("spec.metadata.ca: {e}")))?;
+        if certs.is_empty() {
+            return Err(Failure::Transport(
+                "spec.metadata.ca: no PEM certificate".into(),
+            ));
+        }
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    } else if insecure {
+        b = b
+            .danger_accept_invalid_certs(true)
+            .danger_accept_invalid_hostnames(true);
+    }
+    b.build().map_err(|e| Failure::Transport(e.to_string()))
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -146,16 +175,20 @@ pub struct CannedClient {
 
 impl HttpGet for CannedClient {
     fn get(&self, req: Request) -> GetFuture<'_> {
-        let answer = self
-            .answers
-            .get(&req.url)
-            .cloned()
-            .unwrap_or_else(|| Err(Failure::Transport(format!("dial {}: connection refused", req.url))));
+        let answer = self.answers.get(&req.url).cloned().unwrap_or_else(|| {
+            Err(Failure::Transport(format!(
+                "dial {}: connection refused",
+                req.url
+            )))
+        });
         let answer = match answer {
             Ok(r) if r.body.len() as u64 > req.max_bytes => Err(Failure::TooLarge(req.max_bytes)),
             other => other,
         };
-        self.seen.lock().unwrap_or_else(|e| e.into_inner()).push(req);
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(req);
         Box::pin(async move { answer })
     }
 }
