@@ -194,7 +194,16 @@ async fn get(
             "ResponseTooLarge",
             format!("GET {url}: response larger than {n} bytes"),
         )),
-        Err(f) => Err(("FetchFailed", format!("GET {url}: {f}"))),
+        Err(f) => {
+            // reqwest's messages already name the URL; say it once.
+            let f = f.to_string();
+            let msg = if f.contains(url) {
+                f
+            } else {
+                format!("GET {url}: {f}")
+            };
+            Err(("FetchFailed", msg))
+        }
     }
 }
 
