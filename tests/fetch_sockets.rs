@@ -620,8 +620,23 @@ fn hostile_peers_end_in_documented_conditions_and_keep_the_cache() {
     ));
     let multiclusters = vec![peers.cr("mc-correct", &peers.endpoint("mc-correct"), &ca, true)];
 
-    let (out, elapsed) = run_hook(&peers.values("1s"), federations, multiclusters);
-    eprintln!("hostile run: {} peers in {elapsed:?}", out.object_ops.len());
+    // Peers that never finish get a 1 s deadline; the rest a generous one, so that a loaded
+    // machine never turns a healthy handshake into a false FetchFailed.
+    let stalling = ["drip", "hang-http", "hang-tcp"];
+    let (slow, fast): (Vec<Value>, Vec<Value>) = federations
+        .into_iter()
+        .partition(|f| stalling.contains(&f["metadata"]["name"].as_str().unwrap()));
+    let (slow_out, elapsed) = run_hook(&peers.values("1s"), slow, vec![]);
+    eprintln!(
+        "stalling peers: {} in {elapsed:?}",
+        slow_out.object_ops.len()
+    );
+    let (mut out, elapsed) = run_hook(&peers.values("20s"), fast, multiclusters);
+    eprintln!(
+        "other hostile peers: {} in {elapsed:?}",
+        out.object_ops.len()
+    );
+    out.object_ops.extend(slow_out.object_ops);
     assert_eq!(out.object_ops.len(), 17);
 
     assert_public_failed(&out, "status-500", "NonOKResponse", "HTTP status 500");
@@ -798,8 +813,8 @@ fn one_hanging_peer_does_not_serialize_fifty_healthy_ones() {
         .map(|(n, _)| peers.cr(n, &peers.endpoint(n), &ca, false))
         .collect();
 
-    let (out, elapsed) = run_hook(&peers.values("3s"), feds, vec![]);
-    eprintln!("{HEALTHY} healthy peers + 1 hanging (deadline 3s): {elapsed:?}");
+    let (out, elapsed) = run_hook(&peers.values("5s"), feds, vec![]);
+    eprintln!("{HEALTHY} healthy peers + 1 hanging (deadline 5s): {elapsed:?}");
     let arrived = peers
         .state
         .barrier
@@ -829,7 +844,7 @@ fn one_hanging_peer_does_not_serialize_fifty_healthy_ones() {
         &out,
         "hanging",
         "FetchFailed",
-        "no complete response within 3s",
+        "no complete response within 5s",
     );
 }
 
