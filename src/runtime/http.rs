@@ -51,11 +51,21 @@ pub trait HttpGet: Send + Sync {
 /// One pool per (extra CA, insecure, timeout).
 type PoolKey = (Option<String>, bool, Duration);
 
-#[derive(Default)]
 pub struct ReqwestClient {
     pools: Mutex<BTreeMap<PoolKey, Arc<tokio::sync::OnceCell<reqwest::Client>>>>,
-    /// Client builds are CPU-bound: one at a time, so that they never starve requests in flight.
-    build_lock: tokio::sync::Mutex<()>,
+    /// Client builds are CPU-bound: at most one per spare core, so that they never starve the
+    /// requests in flight.
+    builders: tokio::sync::Semaphore,
+}
+
+impl Default for ReqwestClient {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        ReqwestClient {
+            pools: Mutex::default(),
+            builders: tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1)),
+        }
+    }
 }
 
 impl ReqwestClient {
@@ -71,7 +81,9 @@ impl ReqwestClient {
         };
         let client = cell
             .get_or_try_init(|| async move {
-                let _building = self.build_lock.lock().await;
+                let _building = self.builders.acquire().await.map_err(|e| {
+                    Failure::Transport(format!("cannot build the HTTP client: {e}"))
+                })?;
                 tokio::task::spawn_blocking(move || build_client(key))
                     .await
                     .map_err(|e| Failure::Transport(format!("cannot build the HTTP client: {e}")))?
