@@ -27,6 +27,10 @@ use serde_json::Value;
 
 pub struct FetchRemoteMetadata;
 
+/// Dropped remote items logged one by one per peer and run; the rest are only counted, so a
+/// hostile peer cannot flood the log.
+const MAX_DROPPED_LOGGED: usize = 10;
+
 impl Hook for FetchRemoteMetadata {
     fn name(&self) -> &'static str {
         "fetch-remote-metadata"
@@ -262,13 +266,26 @@ fn log(t: &Target, r: &Report, cluster_domain: &str) {
     {
         tracing::warn!(kind, name = t.name, reason = api.reason, "{}", api.message);
     }
-    for d in &r.dropped {
+    for d in r.dropped.iter().take(MAX_DROPPED_LOGGED) {
         tracing::warn!(
             kind,
             name = t.name,
             reason = d.reason,
             "dropped remote item: {}",
             d.detail
+        );
+    }
+    if let Some(more) = r
+        .dropped
+        .len()
+        .checked_sub(MAX_DROPPED_LOGGED)
+        .filter(|n| *n > 0)
+    {
+        tracing::warn!(
+            kind,
+            name = t.name,
+            "dropped {more} more remote items (counted in {})",
+            metrics::DROPPED
         );
     }
     if r.private_doc.is_some() {

@@ -5,7 +5,7 @@ use futures_util::StreamExt;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// One GET.
@@ -51,47 +51,49 @@ pub trait HttpGet: Send + Sync {
 /// One pool per (extra CA, insecure, timeout).
 type PoolKey = (Option<String>, bool, Duration);
 
-#[derive(Default)]
 pub struct ReqwestClient {
-    pools: Mutex<BTreeMap<PoolKey, reqwest::Client>>,
+    pools: Mutex<BTreeMap<PoolKey, Arc<tokio::sync::OnceCell<reqwest::Client>>>>,
+    /// Client builds are CPU-bound: at most one per spare core, so that they never starve the
+    /// requests in flight.
+    builders: tokio::sync::Semaphore,
+}
+
+impl Default for ReqwestClient {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        ReqwestClient {
+            pools: Mutex::default(),
+            builders: tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1)),
+        }
+    }
 }
 
 impl ReqwestClient {
-    fn client(&self, req: &Request) -> Result<reqwest::Client, Failure> {
+    /// The pooled client for `req`'s TLS setting. Building one loads the system roots (tens of
+    /// milliseconds of blocking work), so it runs on the blocking pool, once per setting, and
+    /// never stalls the requests already in flight on the caller's runtime.
+    async fn client(&self, req: &Request) -> Result<reqwest::Client, Failure> {
         let insecure = req.ca_pem.is_none() && req.insecure_skip_verify;
         let key = (req.ca_pem.clone(), insecure, req.timeout);
-        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = pools.get(&key) {
-            return Ok(c.clone());
-        }
-        let mut b = reqwest::Client::builder()
-            .connect_timeout(req.timeout)
-            .timeout(req.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("istio-hooks/", env!("CARGO_PKG_VERSION")));
-        if let Some(ca) = &req.ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes())
-                .map_err(|e| Failure::Transport(format!("spec.metadata.ca: {e}")))?;
-            if certs.is_empty() {
-                return Err(Failure::Transport(
-                    "spec.metadata.ca: no PEM certificate".into(),
-                ));
-            }
-            for c in certs {
-                b = b.add_root_certificate(c);
-            }
-        } else if insecure {
-            b = b
-                .danger_accept_invalid_certs(true)
-                .danger_accept_invalid_hostnames(true);
-        }
-        let client = b.build().map_err(|e| Failure::Transport(e.to_string()))?;
-        pools.insert(key, client.clone());
-        Ok(client)
+        let cell = {
+            let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
+            pools.entry(key.clone()).or_default().clone()
+        };
+        let client = cell
+            .get_or_try_init(|| async move {
+                let _building = self.builders.acquire().await.map_err(|e| {
+                    Failure::Transport(format!("cannot build the HTTP client: {e}"))
+                })?;
+                tokio::task::spawn_blocking(move || build_client(key))
+                    .await
+                    .map_err(|e| Failure::Transport(format!("cannot build the HTTP client: {e}")))?
+            })
+            .await?;
+        Ok(client.clone())
     }
 
     async fn fetch(&self, req: Request) -> Result<Response, Failure> {
-        let client = self.client(&req)?;
+        let client = self.client(&req).await?;
         let mut rb = client.get(&req.url);
         if let Some(t) = &req.bearer {
             rb = rb.bearer_auth(t);
@@ -129,6 +131,31 @@ impl ReqwestClient {
             Err(_) => Err(Failure::Timeout(deadline)),
         }
     }
+}
+
+fn build_client((ca_pem, insecure, timeout): PoolKey) -> Result<reqwest::Client, Failure> {
+    let mut b = reqwest::Client::builder()
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("istio-hooks/", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = &ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes())
+            .map_err(|e| Failure::Transport(format!("spec.metadata.ca: {e}")))?;
+        if certs.is_empty() {
+            return Err(Failure::Transport(
+                "spec.metadata.ca: no PEM certificate".into(),
+            ));
+        }
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    } else if insecure {
+        b = b
+            .danger_accept_invalid_certs(true)
+            .danger_accept_invalid_hostnames(true);
+    }
+    b.build().map_err(|e| Failure::Transport(e.to_string()))
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -104,7 +104,7 @@ def answers_for_mc(name, i, private=None, version=None, host=None):
     return a
 
 
-def case(name, peers, http=None, config=None, keypair=LOCAL, now=None):
+def case(name, peers, http=None, config=None, keypair=LOCAL, now=None, global_=GLOBAL):
     d = HERE / name
     d.mkdir(exist_ok=True)
     snaps = {b: [] for b in BINDINGS.values()}
@@ -114,7 +114,7 @@ def case(name, peers, http=None, config=None, keypair=LOCAL, now=None):
     ctx = [{"binding": "main", "type": "Group", "groupName": "main", "snapshots": snaps}]
     write(d / "binding-context.json", ctx)
     istio = {"internal": {"remoteAuthnKeypair": keypair}} if keypair is not None else {"internal": {}}
-    write(d / "values.json", {"global": GLOBAL, "istio": istio})
+    write(d / "values.json", {"global": global_, "istio": istio})
     write(d / "config-values.json", {"istio": config if config is not None else {"federation": {"enabled": True}}})
     write(d / "http.json", http or {})
     if now:
@@ -329,3 +329,12 @@ case("endpoint-forms", [(F, plain), (F, slashes)], http=http)
 http = answers_for_fed("proper-federation-0", 0)
 http.update(answers_for_mc("proper-multicluster-1", 1))
 case("both-features", [(F, fed("proper-federation-0", 0)), (M, mc("proper-multicluster-1"))], http=http, config=BOTH)
+
+# 20. Enabled without global.discovery.clusterUUID: the run fails (nothing to sign tokens as).
+case("cluster-uuid-missing", [(F, fed("proper-federation-0", 0))], http=answers_for_fed("proper-federation-0", 0),
+     global_={"discovery": {"clusterDomain": "my.cluster"}})
+
+# 21. Many invalid items: every one is counted, only the first ten are logged.
+many = [{"hostname": f"s{i}.ns.svc.elsewhere", "ports": [{"name": "http", "port": 80}]} for i in range(25)]
+case("many-dropped-items", [(F, fed("federation-0", 0))],
+     http=answers_for_fed("federation-0", 0, private=fed_private(0, many)))

@@ -13,8 +13,6 @@ use std::time::Duration;
 
 /// Longest condition message we write; peer-influenced text never grows a status unboundedly.
 const MAX_MESSAGE: usize = 1024;
-/// Extra time the hook grants an [`HttpGet`] beyond its own deadline before giving up on it.
-const DEADLINE_GRACE: Duration = Duration::from_secs(1);
 /// Lifetime of the `api`-scope token minted for the remote API probe.
 const PROBE_TOKEN_TTL: Duration = Duration::from_secs(60);
 
@@ -188,16 +186,24 @@ async fn get(
         timeout: ctx.timeout,
         max_bytes: ctx.max_bytes,
     };
-    let answer = tokio::time::timeout(ctx.timeout + DEADLINE_GRACE, ctx.http.get(req))
-        .await
-        .unwrap_or(Err(Failure::Timeout(ctx.timeout)));
-    match answer {
+    // The deadline is the client's (HttpGet contract): it starts once the request is sent, so
+    // local work such as building a TLS client for a new CA never counts against the peer.
+    match ctx.http.get(req).await {
         Ok(r) => Ok((r.status, r.body)),
         Err(Failure::TooLarge(n)) => Err((
             "ResponseTooLarge",
             format!("GET {url}: response larger than {n} bytes"),
         )),
-        Err(f) => Err(("FetchFailed", format!("GET {url}: {f}"))),
+        Err(f) => {
+            // reqwest's messages already name the URL; say it once.
+            let f = f.to_string();
+            let msg = if f.contains(url) {
+                f
+            } else {
+                format!("GET {url}: {f}")
+            };
+            Err(("FetchFailed", msg))
+        }
     }
 }
 

@@ -1,5 +1,17 @@
 //! The hook's gauges (SPEC §8), group `fetch-remote-metadata`, expired at the start of every run.
-//! Fetch-error and UUID-mismatch names follow Deckhouse's so its alerts keep working.
+//! Fetch-error, UUID-mismatch and API-host names and labels follow Deckhouse's so its alerts keep
+//! working; `IstioMulticloud` peers report under the multicluster names.
+//!
+//! - `d8_istio_{federation,multicluster}_metadata_endpoints_fetch_error_count{<kind>_name, endpoint}`:
+//!   1/0 per endpoint URL requested in this run (the private one only once it was attempted).
+//! - `d8_istio_{federation,multicluster}_remote_cluster_uuid_mismatch{<kind>_name, endpoint,
+//!   pinned_uuid, actual_uuid}` = 1 while a peer reports another clusterUUID than the cached one.
+//! - `d8_istio_multicluster_api_host_check_error_count{multicluster_name, api_host}`: 1/0 of the
+//!   remote API probe.
+//! - `d8_istio_alliance_metadata_last_success_seconds{kind, name, part=public|private}`: seconds
+//!   since the last successful fetch; absent until a part has succeeded once.
+//! - `d8_istio_alliance_remote_items_dropped{kind, name, reason}`: items validation dropped from
+//!   the last private document, per reason (only reasons that occurred).
 
 use super::exchange::{Report, Target};
 use crate::runtime::Metrics;
