@@ -95,6 +95,9 @@ pub struct Report {
     pub dropped: Vec<Value>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// SHA-256 fingerprints of the published roots, to compare with the SPIFFE bundle.
+    #[serde(skip)]
+    root_fingerprints: Vec<String>,
 }
 
 impl Report {
@@ -411,6 +414,7 @@ async fn check_public(
     for (i, c) in certs.iter().enumerate() {
         check_root(r, i, c, now);
     }
+    r.root_fingerprints = certs.iter().map(|c| c.fingerprint_sha256.clone()).collect();
     if !validate::root_problems(&certs, now).is_empty() {
         return None;
     }
@@ -467,14 +471,52 @@ async fn check_spiffe(r: &mut Report, conn: &Conn<'_>, base: &str) {
     let keys = serde_json::from_slice::<Value>(&resp.body)
         .map_err(|e| format!("not JSON: {e}"))
         .and_then(|v| match v.get("keys") {
-            Some(Value::Array(k)) if !k.is_empty() => Ok(k.len()),
+            Some(Value::Array(k)) if !k.is_empty() => Ok(k.clone()),
             Some(Value::Array(_)) => Err("\"keys\" is empty".into()),
             _ => Err("no \"keys\" array".into()),
         });
-    match keys {
-        Ok(n) => r.pass(NAME, format!("JSON bundle with {n} key(s)")),
-        Err(e) => r.warn(NAME, format!("GET {url}: {e}"), Some(HINT)),
+    let keys = match keys {
+        Ok(k) => k,
+        Err(e) => {
+            r.warn(NAME, format!("GET {url}: {e}"), Some(HINT));
+            return;
+        }
+    };
+    let bundle: Vec<String> = keys.iter().filter_map(x5c_fingerprint).collect();
+    let matching = bundle
+        .iter()
+        .filter(|f| r.root_fingerprints.contains(f))
+        .count();
+    if r.root_fingerprints.is_empty() || matching > 0 {
+        r.pass(
+            NAME,
+            format!(
+                "JSON bundle with {} key(s), {matching} matching the published rootCA",
+                keys.len()
+            ),
+        );
+    } else {
+        r.warn(
+            NAME,
+            format!(
+                "none of the bundle's {} key(s) carries a certificate of the published rootCA",
+                keys.len()
+            ),
+            Some("the peer's exporter serves a bundle of another root than public.json: check its root CA files"),
+        );
     }
+}
+
+/// SHA-256 (lowercase hex) of a JWK's first `x5c` certificate (standard base64 DER).
+fn x5c_fingerprint(key: &Value) -> Option<String> {
+    use base64::Engine;
+    let first = key.get("x5c")?.as_array()?.first()?.as_str()?;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(first)
+        .ok()?;
+    let cert = openssl::x509::X509::from_der(&der).ok()?;
+    let digest = cert.digest(openssl::hash::MessageDigest::sha256()).ok()?;
+    Some(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Hint for a 401 from the peer's exporter, by its reason text.
@@ -488,6 +530,8 @@ fn refusal_hint(reason: &str) -> &'static str {
         "the peer knows a different public key for this clusterUUID: use the key of Secret d8-istio/d8-remote-authn-keypair; if it changed, wait for the peer to refetch our public metadata"
     } else if r.contains("destination") {
         "the token's aud does not match the peer's clusterUUID: the endpoint serves another cluster than its public.json says"
+    } else if r.contains("bearer") {
+        "the Authorization header did not reach the peer's exporter: something in front of it (ingress, proxy) strips it"
     } else if r.contains("scope") {
         "the peer refused the scope: check --kind (federation or multicluster) against the CR kind"
     } else {
@@ -716,18 +760,26 @@ fn check_multicluster(r: &mut Report, v: &Value) {
     }
 }
 
-/// The human checklist.
+/// A string safe for a terminal: control characters (e.g. escape sequences a hostile peer put
+/// into a certificate subject) become `?`.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// The human checklist. Every remote-derived string goes through [`clean`].
 pub fn render_text(r: &Report) -> String {
-    let mut s = format!("istio-hooks check {}\n\n", r.endpoint);
+    let mut s = format!("istio-hooks check {}\n\n", clean(&r.endpoint));
     for c in &r.checks {
         let mark = match c.status {
             Status::Pass => "✔",
             Status::Warn => "⚠",
             Status::Fail => "✘",
         };
-        s.push_str(&format!("{mark} {}: {}\n", c.name, c.message));
+        s.push_str(&format!("{mark} {}: {}\n", c.name, clean(&c.message)));
         if let Some(h) = &c.hint {
-            s.push_str(&format!("    hint: {h}\n"));
+            s.push_str(&format!("    hint: {}\n", clean(h)));
         }
     }
     if let Some(p) = &r.private_metadata {
@@ -736,7 +788,7 @@ pub fn render_text(r: &Report) -> String {
             for g in gws {
                 let addr = g.get("address").and_then(Value::as_str).unwrap_or("?");
                 let port = g.get("port").and_then(Value::as_u64).unwrap_or(0);
-                s.push_str(&format!("  gateway {addr}:{port}\n"));
+                s.push_str(&format!("  gateway {}:{port}\n", clean(addr)));
             }
         }
         if let Some(svcs) = p.get("publicServices").and_then(Value::as_array) {
@@ -758,12 +810,16 @@ pub fn render_text(r: &Report) -> String {
                             .collect()
                     })
                     .unwrap_or_default();
-                s.push_str(&format!("  service {host} ports {}\n", ports.join(", ")));
+                s.push_str(&format!(
+                    "  service {} ports {}\n",
+                    clean(host),
+                    clean(&ports.join(", "))
+                ));
             }
         }
         for key in ["apiHost", "networkName", "clusterID"] {
             if let Some(v) = p.get(key).and_then(Value::as_str) {
-                s.push_str(&format!("  {key} {v}\n"));
+                s.push_str(&format!("  {key} {}\n", clean(v)));
             }
         }
     }
@@ -773,12 +829,12 @@ pub fn render_text(r: &Report) -> String {
             s.push_str(&format!(
                 "  - {}: {}\n",
                 d.get("reason").and_then(Value::as_str).unwrap_or("?"),
-                d.get("detail").and_then(Value::as_str).unwrap_or("?")
+                clean(d.get("detail").and_then(Value::as_str).unwrap_or("?"))
             ));
         }
     }
     for n in &r.notes {
-        s.push_str(&format!("\nnote: {n}\n"));
+        s.push_str(&format!("\nnote: {}\n", clean(n)));
     }
     let count = |st: Status| r.checks.iter().filter(|c| c.status == st).count();
     s.push_str(&format!(
@@ -788,4 +844,42 @@ pub fn render_text(r: &Report) -> String {
         count(Status::Fail)
     ));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_text_is_bounded_and_printable() {
+        let body = format!("\u{1b}[31mred{}", "x".repeat(500));
+        let e = excerpt(body.as_bytes());
+        assert!(!e.contains('\u{1b}'));
+        assert!(e.chars().count() <= 201);
+        assert_eq!(clean("CN=\u{1b}]0;pwned\u{7}"), "CN=?]0;pwned?");
+        assert_eq!(excerpt(&[0xff, 0xfe, b'a']), "\u{fffd}\u{fffd}a");
+    }
+
+    #[test]
+    fn refusal_hints_follow_the_exporter_reasons() {
+        use crate::domain::jwt::AuthError;
+        let hint = |e: AuthError| refusal_hint(&e.to_string());
+        assert!(hint(AuthError::UnknownSubject).contains("create the peer's CR"));
+        assert!(hint(AuthError::Expired).contains("clock skew"));
+        assert!(hint(AuthError::NotYetValid).contains("clock skew"));
+        assert!(hint(AuthError::Signature).contains("different public key"));
+        assert!(hint(AuthError::Audience).contains("aud"));
+        assert!(hint(AuthError::Scope).contains("--kind"));
+        assert!(hint(AuthError::MissingBearer).contains("Authorization"));
+    }
+
+    #[test]
+    fn tls_errors_are_told_apart() {
+        assert!(is_tls_error(
+            "error trying to connect: error:0A000086:SSL routines::certificate verify failed"
+        ));
+        assert!(!is_tls_error(
+            "error trying to connect: tcp connect error: Connection refused (os error 111)"
+        ));
+    }
 }

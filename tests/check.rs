@@ -33,6 +33,10 @@ struct Peer {
     peer_public_key: String,
     /// Accept connections but never answer.
     hang: bool,
+    /// Served instead of the bundle derived from `public`.
+    spiffe: Option<Vec<u8>>,
+    /// Served by both private endpoints instead of the authenticated documents.
+    private_answer: Option<(u16, Vec<u8>)>,
 }
 
 /// Test PKI: the ingress CA (what `--ca` should be) with a leaf for 127.0.0.1/localhost.
@@ -111,6 +115,8 @@ fn healthy_peer(our_pub: &str) -> Peer {
         known,
         peer_public_key: peer_pub,
         hang: false,
+        spiffe: None,
+        private_answer: None,
     }
 }
 
@@ -122,6 +128,25 @@ fn respond(status: u16, body: Vec<u8>) -> http::Response<http_body_util::Full<by
         .unwrap()
 }
 
+/// The SPIFFE bundle of the published root (as a Deckhouse exporter serves it: `x5c` is the
+/// standard-base64 DER); `AAAA` when the public document has no parseable root.
+fn spiffe_bundle(public: &[u8]) -> Vec<u8> {
+    use base64::Engine;
+    let x5c = serde_json::from_slice::<Value>(public)
+        .ok()
+        .and_then(|v| v["rootCA"].as_str().map(str::to_owned))
+        .and_then(|pem| X509::from_pem(pem.as_bytes()).ok())
+        .and_then(|c| c.to_der().ok())
+        .map(|der| base64::engine::general_purpose::STANDARD.encode(der))
+        .unwrap_or_else(|| "AAAA".into());
+    serde_json::to_vec(&json!({
+        "spiffe_sequence": 1,
+        "spiffe_refresh_hint": 2419200,
+        "keys": [{"kty": "RSA", "use": "x509-svid", "x5c": [x5c], "e": "AQAB", "n": "AAAA"}]
+    }))
+    .unwrap()
+}
+
 fn answer(
     peer: &Peer,
     req: &http::Request<hyper::body::Incoming>,
@@ -130,22 +155,22 @@ fn answer(
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok());
-    let private = |scope: Scope, doc: &Value| match jwt::authenticate(
-        auth,
-        PEER_UUID,
-        scope,
-        &peer.known,
-        chrono::Utc::now(),
-    ) {
-        Ok(_) => respond(200, serde_json::to_vec(doc).unwrap()),
-        Err(e) => respond(401, e.to_string().into_bytes()),
+    let private = |scope: Scope, doc: &Value| {
+        if let Some((status, body)) = &peer.private_answer {
+            return respond(*status, body.clone());
+        }
+        match jwt::authenticate(auth, PEER_UUID, scope, &peer.known, chrono::Utc::now()) {
+            Ok(_) => respond(200, serde_json::to_vec(doc).unwrap()),
+            Err(e) => respond(401, e.to_string().into_bytes()),
+        }
     };
     match req.uri().path() {
         "/metadata/public/public.json" => respond(200, peer.public.clone()),
         "/metadata/public/spiffe-bundle-endpoint" => respond(
             200,
-            serde_json::to_vec(&json!({"spiffe_sequence": 1, "keys": [{"kty": "RSA", "use": "x509-svid", "x5c": ["AAAA"]}]}))
-                .unwrap(),
+            peer.spiffe
+                .clone()
+                .unwrap_or_else(|| spiffe_bundle(&peer.public)),
         ),
         "/metadata/private/federation.json" => private(Scope::PrivateFederation, &peer.federation),
         "/metadata/private/multicluster.json" => {
@@ -344,6 +369,10 @@ fn healthy_peer_passes_in_text_and_json() {
         "HTTP2"
     );
     assert_eq!(v["dropped"], json!([]));
+    assert!(find(&v, "spiffe bundle endpoint")["message"]
+        .as_str()
+        .unwrap()
+        .contains("1 matching the published rootCA"));
     let root = find(&v, "root CA #0")["message"].as_str().unwrap();
     assert!(
         root.contains("SHA-256 ") && root.contains("CN=mesh-root-b"),
@@ -629,4 +658,123 @@ fn malformed_endpoints_fail_without_network() {
     let (code, _, err) = check(&["https://x.example.com/metadata", "--private-key", "k"]);
     assert_ne!(code, 0);
     assert!(err.contains("--cluster-uuid"), "{err}");
+}
+
+#[test]
+fn spiffe_bundle_problems_are_warnings() {
+    let mut s = setup();
+    let (other_root, _) = pki::generate_self_signed_ca("other-root", 365, true).unwrap();
+    s.peer.spiffe = Some(spiffe_bundle(
+        &serde_json::to_vec(&json!({"rootCA": other_root})).unwrap(),
+    ));
+    let ep = endpoint(serve(&s.tls, s.peer.clone()));
+    let (code, v) = json_check(&full_args(&s, &ep));
+    assert_eq!(code, 0, "{v:#}");
+    let c = find(&v, "spiffe bundle endpoint");
+    assert_eq!(c["status"], "warn");
+    assert!(
+        c["message"]
+            .as_str()
+            .unwrap()
+            .contains("none of the bundle"),
+        "{c}"
+    );
+
+    s.peer.spiffe = Some(b"{\"keys\": []}".to_vec());
+    let ep = endpoint(serve(&s.tls, s.peer.clone()));
+    let (code, v) = json_check(&full_args(&s, &ep));
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(find(&v, "spiffe bundle endpoint")["status"], "warn");
+}
+
+#[test]
+fn hostile_private_answers_fail_cleanly() {
+    let mut s = setup();
+    let mut body = b"\x1b[2J\x1b]0;owned\x07".to_vec();
+    body.extend(std::iter::repeat_n(b'x', 10_000));
+    s.peer.private_answer = Some((401, body));
+    let ep = endpoint(serve(&s.tls, s.peer.clone()));
+    let (code, out, _) = check(&full_args(&s, &ep));
+    assert_eq!(code, 1);
+    assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("✘ private metadata access"))
+        .unwrap();
+    assert!(line.chars().count() < 400, "{line}");
+
+    for (doc, hint) in [
+        (b"<html>login</html>".to_vec(), "InvalidJSON"),
+        (
+            br#"{"ingressGateways": null, "publicServices": []}"#.to_vec(),
+            "InvalidPrivateMetadata",
+        ),
+    ] {
+        s.peer.private_answer = Some((200, doc));
+        let ep = endpoint(serve(&s.tls, s.peer.clone()));
+        let (code, v) = json_check(&full_args(&s, &ep));
+        assert_eq!(code, 1);
+        let c = find(&v, "private metadata valid");
+        assert_eq!(c["status"], "fail");
+        assert!(c["hint"].as_str().unwrap().contains(hint), "{c}");
+    }
+
+    s.peer.private_answer = Some((404, b"not found".to_vec()));
+    let ep = endpoint(serve(&s.tls, s.peer.clone()));
+    let (code, v) = json_check(&full_args(&s, &ep));
+    assert_eq!(code, 1);
+    assert!(find(&v, "private metadata access")["hint"]
+        .as_str()
+        .unwrap()
+        .contains("enable the feature"));
+}
+
+#[test]
+fn private_key_can_come_from_stdin_and_bad_keys_fail() {
+    use std::io::Write;
+    let s = setup();
+    let ep = endpoint(serve(&s.tls, s.peer.clone()));
+    let key = std::fs::read_to_string(&s.key_path).unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "check",
+            &ep,
+            "--ca",
+            s.ca_path.to_str().unwrap(),
+            "--trust-domain",
+            PEER_DOMAIN,
+            "--private-key",
+            "/dev/stdin",
+            "--cluster-uuid",
+            OUR_UUID,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(key.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("✔ private metadata access"), "{text}");
+
+    let (_, rsa_key) = pki::generate_self_signed_ca("x", 1, true).unwrap();
+    let bad = s.files.write("rsa.pem", &rsa_key);
+    let mut args = full_args(&s, &ep);
+    args[6] = bad.to_str().unwrap();
+    let (code, v) = json_check(&args);
+    assert_eq!(code, 1);
+    let c = find(&v, "token");
+    assert!(
+        c["hint"]
+            .as_str()
+            .unwrap()
+            .contains("TokenGenerationFailed"),
+        "{c}"
+    );
 }
