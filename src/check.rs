@@ -637,7 +637,69 @@ async fn check_private(
     };
     match args.kind {
         Kind::Federation => check_federation(r, &v, args.trust_domain.as_deref()),
-        Kind::Multicluster => check_multicluster(r, &v),
+        Kind::Multicluster => {
+            if let Some(api_host) = check_multicluster(r, &v) {
+                check_api(r, conn, &api_host, &key, own_uuid, peer_uuid, now).await;
+            }
+        }
+    }
+}
+
+/// `RemoteAPIServerReady` as the hook probes it: `GET https://<apiHost>/version` through the
+/// peer's api-proxy with a short-lived `api` token, same TLS settings and limits.
+async fn check_api(
+    r: &mut Report,
+    conn: &Conn<'_>,
+    api_host: &str,
+    key: &str,
+    own_uuid: &str,
+    peer_uuid: &str,
+    now: DateTime<Utc>,
+) {
+    const NAME: &str = "remote API (api-proxy)";
+    let url = format!("https://{api_host}/version");
+    let token = match jwt::sign_with_ttl(
+        key,
+        own_uuid,
+        peer_uuid,
+        Scope::Api.as_str(),
+        now,
+        Duration::from_secs(60),
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            r.fail(
+                NAME,
+                format!("cannot sign an api token: {e:#}"),
+                "the hooks report TokenGenerationFailed",
+            );
+            return;
+        }
+    };
+    match conn.get(url.clone(), Some(token)).await {
+        Err(f) => {
+            let mut hint = "the peer's api-proxy is unreachable (RemoteAPIUnreachable): check its Ingress (host = apiHost), DNS and TLS (spec.metadata.ca is used for it too)";
+            if matches!(&f, Failure::Transport(m) if is_tls_error(m)) {
+                hint = "TLS verification of the api-proxy failed (RemoteAPIUnreachable): the CA in --ca / spec.metadata.ca must also cover the api-proxy's certificate";
+            }
+            r.fail(NAME, format!("GET {url}: {f}"), hint);
+        }
+        Ok(resp) if resp.status == 200 => {
+            r.pass(NAME, format!("GET {url}: HTTP 200 with an api token"))
+        }
+        Ok(resp) if matches!(resp.status, 401 | 403) => {
+            let reason = excerpt(&resp.body);
+            r.fail(
+                NAME,
+                format!("GET {url}: HTTP {}: {reason}", resp.status),
+                refusal_hint(&reason),
+            );
+        }
+        Ok(resp) => r.fail(
+            NAME,
+            format!("GET {url}: HTTP {}: {}", resp.status, excerpt(&resp.body)),
+            "the api-proxy answered but not 200 (RemoteAPIBadResponse): check its logs and RBAC on the peer",
+        ),
     }
 }
 
@@ -670,7 +732,7 @@ fn check_gateways(r: &mut Report, n: usize) {
     if n == 0 {
         r.warn(
             "ingress gateways",
-            "the peer publishes no valid ingress gateway: its services are unreachable".into(),
+            "the peer publishes no valid ingress gateway: it is unreachable across networks (a federation peer's services are not rendered; a multicluster peer needs one unless spec.enableIngressGateway is false)".into(),
             Some("on the peer: check the ingress gateway Service (LoadBalancer address / NodePort nodes) or istio.alliance.ingressGateway.advertise"),
         );
     } else {
@@ -734,10 +796,14 @@ fn check_federation(r: &mut Report, v: &Value, trust_domain: Option<&str>) {
     }
 }
 
-fn check_multicluster(r: &mut Report, v: &Value) {
+/// Validates the multicluster document; returns its `apiHost` when valid.
+fn check_multicluster(r: &mut Report, v: &Value) -> Option<String> {
     const NAME: &str = "private metadata valid";
     match validate::multicluster_private(v) {
-        Err(e) => r.fail(NAME, e, INVALID_PRIVATE),
+        Err(e) => {
+            r.fail(NAME, e, INVALID_PRIVATE);
+            None
+        }
         Ok(val) => {
             let m = &val.value;
             r.pass(
@@ -756,6 +822,7 @@ fn check_multicluster(r: &mut Report, v: &Value) {
             check_gateways(r, m.ingress_gateways.len());
             record_dropped(r, &val.dropped);
             r.private_metadata = serde_json::to_value(m).ok();
+            Some(m.api_host.clone())
         }
     }
 }

@@ -37,6 +37,8 @@ struct Peer {
     spiffe: Option<Vec<u8>>,
     /// Served by both private endpoints instead of the authenticated documents.
     private_answer: Option<(u16, Vec<u8>)>,
+    /// Status of `/version` (the api-proxy) instead of the authenticated 200.
+    api_status: Option<u16>,
 }
 
 /// Test PKI: the ingress CA (what `--ca` should be) with a leaf for 127.0.0.1/localhost.
@@ -117,6 +119,7 @@ fn healthy_peer(our_pub: &str) -> Peer {
         hang: false,
         spiffe: None,
         private_answer: None,
+        api_status: None,
     }
 }
 
@@ -172,6 +175,15 @@ fn answer(
                 .clone()
                 .unwrap_or_else(|| spiffe_bundle(&peer.public)),
         ),
+        "/version" if peer.api_status.is_some() => {
+            respond(peer.api_status.unwrap_or(500), b"unavailable".to_vec())
+        }
+        "/version" => {
+            match jwt::authenticate(auth, PEER_UUID, Scope::Api, &peer.known, chrono::Utc::now()) {
+                Ok(_) => respond(200, br#"{"major":"1","minor":"31"}"#.to_vec()),
+                Err(e) => respond(401, e.to_string().into_bytes()),
+            }
+        }
         "/metadata/private/federation.json" => private(Scope::PrivateFederation, &peer.federation),
         "/metadata/private/multicluster.json" => {
             private(Scope::PrivateMulticluster, &peer.multicluster)
@@ -182,6 +194,11 @@ fn answer(
 
 /// Starts the fake exporter on 127.0.0.1 over TLS; it lives until the test process exits.
 fn serve(tls: &Tls, peer: Peer) -> SocketAddr {
+    serve_with(tls, peer, |_, _| {})
+}
+
+/// Like [`serve`], adjusting the served documents once the address is known.
+fn serve_with(tls: &Tls, mut peer: Peer, adjust: impl FnOnce(&mut Peer, SocketAddr)) -> SocketAddr {
     let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
     acceptor.set_certificate(&tls.leaf).unwrap();
     acceptor.set_private_key(&tls.leaf_key).unwrap();
@@ -189,6 +206,7 @@ fn serve(tls: &Tls, peer: Peer) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
+    adjust(&mut peer, addr);
     let peer = Arc::new(peer);
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -555,26 +573,66 @@ fn without_trust_domain_hostnames_are_not_validated() {
     assert_eq!(v["dropped"], json!([]));
 }
 
+/// Serves the peer with its api-proxy on the same listener: `apiHost` = `localhost:<port>`.
+fn serve_multicluster(s: &Setup, peer: Peer) -> String {
+    let addr = serve_with(&s.tls, peer, |p, addr| {
+        p.multicluster["apiHost"] = Value::from(format!("localhost:{}", addr.port()));
+    });
+    endpoint(addr)
+}
+
 #[test]
-fn multicluster_document_is_checked() {
+fn multicluster_document_and_api_proxy_are_checked() {
     let s = setup();
-    let ep = endpoint(serve(&s.tls, s.peer.clone()));
+    let ep = serve_multicluster(&s, s.peer.clone());
     let mut args = full_args(&s, &ep);
     args.extend(["--kind", "multicluster"]);
     let (code, v) = json_check(&args);
     assert_eq!(code, 0, "{v:#}");
-    assert_eq!(
-        v["privateMetadata"]["apiHost"],
-        "istio-api-proxy.b.example.com"
-    );
+    assert!(v["privateMetadata"]["apiHost"]
+        .as_str()
+        .unwrap()
+        .starts_with("localhost:"));
     assert!(find(&v, "token")["message"]
         .as_str()
         .unwrap()
         .contains("private-multicluster"));
+    assert_eq!(find(&v, "remote API (api-proxy)")["status"], "pass");
     let (_, out, _) = check(&args);
     assert!(
         out.contains("  networkName network-cluster-b-local-1"),
         "{out}"
+    );
+
+    // An api-proxy that answers 503, and one that is not there.
+    let mut peer = s.peer.clone();
+    peer.api_status = Some(503);
+    let ep = serve_multicluster(&s, peer);
+    let mut args = full_args(&s, &ep);
+    args.extend(["--kind", "multicluster"]);
+    let (code, v) = json_check(&args);
+    assert_eq!(code, 1);
+    let c = find(&v, "remote API (api-proxy)");
+    assert!(
+        c["hint"].as_str().unwrap().contains("RemoteAPIBadResponse"),
+        "{c}"
+    );
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut peer = s.peer.clone();
+    peer.multicluster["apiHost"] = Value::from(format!("localhost:{}", closed.port()));
+    let ep = endpoint(serve(&s.tls, peer));
+    let mut args = full_args(&s, &ep);
+    args.extend(["--kind", "multicluster", "--timeout", "2s"]);
+    let (code, v) = json_check(&args);
+    assert_eq!(code, 1);
+    let c = find(&v, "remote API (api-proxy)");
+    assert!(
+        c["hint"].as_str().unwrap().contains("RemoteAPIUnreachable"),
+        "{c}"
     );
 }
 
