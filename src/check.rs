@@ -884,6 +884,14 @@ pub fn render_text(r: &Report) -> String {
                 ));
             }
         }
+        if let Some(hosts) = p.get("unvalidatedHostnames").and_then(Value::as_array) {
+            for h in hosts.iter().filter_map(Value::as_str) {
+                s.push_str(&format!(
+                    "  service {} (hostname not validated)\n",
+                    clean(h)
+                ));
+            }
+        }
         for key in ["apiHost", "networkName", "clusterID"] {
             if let Some(v) = p.get(key).and_then(Value::as_str) {
                 s.push_str(&format!("  {key} {}\n", clean(v)));

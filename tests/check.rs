@@ -571,6 +571,12 @@ fn without_trust_domain_hostnames_are_not_validated() {
     assert_eq!(c["status"], "warn");
     assert!(c["hint"].as_str().unwrap().contains("--trust-domain"));
     assert_eq!(v["dropped"], json!([]));
+    let (code, out, _) = check(&args);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("  service bar.xyz.svc.cluster-b.local (hostname not validated)"),
+        "{out}"
+    );
 }
 
 /// Serves the peer with its api-proxy on the same listener: `apiHost` = `localhost:<port>`.
