@@ -15,6 +15,8 @@ use std::time::Duration;
 
 /// Response size limit, as the hooks' default (`alliance.metadataFetch.maxResponseBytes`).
 const MAX_BYTES: u64 = 1024 * 1024;
+/// Name of the check that the peer answered the public document.
+const PUBLIC_REACHABLE: &str = "public metadata reachable";
 /// A root CA expiring within this many days is a warning.
 const WARN_DAYS: i64 = 30;
 
@@ -187,7 +189,14 @@ pub async fn run(args: &Args, http: &dyn HttpGet, now: DateTime<Utc>) -> Report 
         timeout: args.timeout,
     };
     let public = check_public(&mut r, &conn, &base, now).await;
-    check_spiffe(&mut r, &conn, &base).await;
+    // A peer that did not answer is not asked again (a hanging one would cost another deadline).
+    let answered = r
+        .checks
+        .iter()
+        .any(|c| c.name == PUBLIC_REACHABLE && c.status == Status::Pass);
+    if answered {
+        check_spiffe(&mut r, &conn, &base).await;
+    }
     match (&args.private_key, &args.cluster_uuid, public) {
         (Some(key), Some(uuid), Some(peer_uuid)) => {
             check_private(&mut r, &conn, &base, args, key, uuid, &peer_uuid, now).await
@@ -359,7 +368,7 @@ async fn check_public(
     base: &str,
     now: DateTime<Utc>,
 ) -> Option<String> {
-    const NAME: &str = "public metadata reachable";
+    const NAME: &str = PUBLIC_REACHABLE;
     let url = format!("{base}/public/public.json");
     let (status, parsed, body) = fetch_json(r, conn, NAME, url.clone(), None).await?;
     if status != 200 {

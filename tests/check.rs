@@ -705,6 +705,12 @@ fn unreachable_and_hanging_peers_fail() {
             .contains("no complete response within"),
         "{c}"
     );
+    // Not asked twice: no second deadline for the SPIFFE bundle.
+    assert!(v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c["name"] != "spiffe bundle endpoint"));
 }
 
 #[test]
