@@ -110,6 +110,94 @@ class Exporter:
         return f"https://127.0.0.1:{self.port}/metadata/"
 
 
+class FakeApiserver:
+    """A stand-in kube-apiserver over TLS: answers GETs with a NamespaceList and records the
+    bearer token each request carried (the api-proxy must send its own, never the caller's)."""
+
+    def __init__(self, cluster, pki):
+        import http.server
+        import threading
+
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                seen.append(self.headers.get("Authorization", ""))
+                body = json.dumps({"kind": "NamespaceList", "apiVersion": "v1",
+                                   "items": [{"metadata": {"name": f"{cluster.lower()}-ns-{i}"}} for i in range(3)]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(pki["cert"], pki["key"])
+        self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+class ApiProxy:
+    """One cluster's api-proxy in front of its fake apiserver, reading the peers' keys from the
+    same remote-public-metadata.json Helm renders for the exporter."""
+
+    def __init__(self, name, data_dir, pki, logdir):
+        self.name, self.port = name, free_port()
+        self.apiserver = FakeApiserver(name, pki)
+        self.token = f"sa-token-of-api-proxy-{name}"
+        token_file = os.path.join(logdir, f"api-proxy-{name}.token")
+        open(token_file, "w").write(self.token)
+        log = open(os.path.join(logdir, f"api-proxy-{name}.log"), "a")
+        self.proc = subprocess.Popen([BIN, "api-proxy", "--remote-metadata", os.path.join(data_dir, "remote-public-metadata.json"),
+                                      "--listen", f"127.0.0.1:{self.port}", "--tls-cert", pki["cert"], "--tls-key", pki["key"],
+                                      "--cluster-uuid", SPEC[name]["uuid"], "--apiserver", self.apiserver.url,
+                                      "--token-file", token_file, "--ca-file", pki["ca"], "--reload-interval", RELOAD],
+                                     stdout=log, stderr=log)
+        ctx = ssl.create_default_context(cafile=pki["ca"])
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"https://127.0.0.1:{self.port}/healthz", context=ctx, timeout=1).read()
+                return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.1)
+        raise RuntimeError(f"api-proxy {name} did not start: see {logdir}/api-proxy-{name}.log")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(5)
+        self.apiserver.stop()
+
+
+def read_through(proxy, token, ca):
+    """GET /api/v1/namespaces through an api-proxy with a bearer token: (status, body)."""
+    req = urllib.request.Request(f"https://127.0.0.1:{proxy.port}/api/v1/namespaces", headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, context=ssl.create_default_context(cafile=ca), timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def remote_secret_token(cluster, peer_name):
+    """The bearer token inside the kubeconfig of a rendered istio-remote-secret-<peer>."""
+    import base64
+    import yaml
+    for d in cluster.store.objects.values():
+        if d.get("kind") == "Secret" and d["metadata"]["name"] == f"istio-remote-secret-{peer_name}":
+            kubeconfig = yaml.safe_load(base64.b64decode(d["data"][peer_name]))
+            return kubeconfig["users"][0]["user"]["token"], kubeconfig
+    return None, None
+
+
 class Demo:
     def __init__(self, out):
         self.out = out
@@ -130,6 +218,7 @@ class Demo:
                 self.add_service(cl, name, ns, ports)
             self.clusters[c] = cl
             self.exporters[c] = Exporter(c, os.path.join(out, c, "exporter-data"), free_port(), self.pki, out)
+        self.proxies = {}
 
     @staticmethod
     def add_service(cl, name, ns, ports):
@@ -201,12 +290,21 @@ class Demo:
         lines.append("  remote secrets (istiod remote clusters):")
         for m in internal.get("multiclusters", []):
             lines.append(f"    istio-remote-secret-{m['name']}: server https://{m['apiHost']} network {m['networkName']} token …{m['apiJWT'][-12:]}")
+        read = getattr(self, "reads", {}).get(c)
+        if read:
+            names = [i["metadata"]["name"] for i in json.loads(read[1]).get("items", [])] if read[0] == 200 else read[1][:80]
+            lines.append(f"  reads {PEER[c]}'s apiserver through {PEER[c]}'s api-proxy with its remote-secret token: HTTP {read[0]} {names}")
+        if any(x.get("type") == "RemoteAPIServerReady" and x.get("status") != "True"
+               for x in ((self.peer_cr(c, "IstioMulticluster") or {}).get("status") or {}).get("conditions", [])):
+            lines.append("  (RemoteAPIServerReady probes https://<apiHost>/version; the demo's example domains do not resolve, so it stays False)")
         lines.append(f"  rendered objects: {os.path.join(self.out, c, 'rendered.yaml')}")
         return "\n".join(lines)
 
     def stop(self):
         for e in self.exporters.values():
             e.stop()
+        for p in self.proxies.values():
+            p.stop()
 
     def run_flow(self):
         step = lambda msg: print(f"==> {msg}", flush=True)
@@ -230,6 +328,13 @@ class Demo:
             self.add_peer(c, "IstioMulticluster")
         for _ in range(3):
             self.round()
+        step("api-proxies in front of (fake) apiservers; each istiod-side token read through the peer's proxy")
+        for c in SPEC:
+            self.proxies[c] = ApiProxy(c, self.exporters[c].data_dir, self.pki, self.out)
+        self.reads = {}
+        for c in SPEC:
+            token, _ = remote_secret_token(self.clusters[c], f"cluster-{PEER[c].lower()}")
+            self.reads[c] = read_through(self.proxies[PEER[c]], token, self.pki["ca"]) if token else (None, "no remote secret")
 
 
 class Checks:
@@ -272,6 +377,26 @@ def e2e(demo):
         t.check(len(mcs) == 1 and mcs[0]["apiHost"] == f"istio-api-proxy{SPEC[PEER[c]]['template'][2:]}", f"{c} has a remote secret for {PEER[c]}'s api-proxy", str(mcs)[:200])
         secrets = [d for d in rendered_kinds(demo, c, "Secret") if d["metadata"]["name"].startswith("istio-remote-secret-")]
         t.check(len(secrets) == 1 and secrets[0]["metadata"].get("labels", {}).get("istio/multiCluster") == "true", f"{c} renders the remote secret")
+
+    # Each side's remote-secret token reads the peer's apiserver through the peer's api-proxy, which
+    # forwards with its own token; other tokens are refused.
+    for c in SPEC:
+        status, body = demo.reads[c]
+        proxy = demo.proxies[PEER[c]]
+        t.check(status == 200 and f"{PEER[c].lower()}-ns-0" in body, f"{c}'s remote-secret token reads {PEER[c]}'s API through its api-proxy", f"{status} {body[:120]}")
+        t.check(proxy.apiserver.seen and all(h == f"Bearer {proxy.token}" for h in proxy.apiserver.seen),
+                f"{PEER[c]}'s api-proxy sends its own token upstream, never the caller's")
+        own_token, _ = remote_secret_token(demo.clusters[PEER[c]], f"cluster-{c.lower()}")
+        status, _ = read_through(proxy, own_token, demo.pki["ca"])
+        t.check(status == 401, f"{PEER[c]}'s api-proxy refuses a token not addressed to it", str(status))
+        req = urllib.request.Request(f"https://127.0.0.1:{proxy.port}/api/v1/namespaces", method="POST", data=b"{}",
+                                     headers={"Authorization": f"Bearer {remote_secret_token(demo.clusters[c], f'cluster-{PEER[c].lower()}')[0]}"})
+        try:
+            urllib.request.urlopen(req, context=ssl.create_default_context(cafile=demo.pki["ca"]), timeout=5)
+            code = 200
+        except urllib.error.HTTPError as e:
+            code = e.code
+        t.check(code == 405, f"{PEER[c]}'s api-proxy is read-only (POST refused)", str(code))
 
     # B removes a public service: it disappears from A after the next fetch.
     B.store.delete("Service", "baz", "xyz")
