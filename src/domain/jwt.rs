@@ -184,6 +184,48 @@ pub fn verify_signature(token: &str, public_pem: &str) -> Result<Claims, AuthErr
     claims_from(&Value::Object(payload.claims_set().clone()))
 }
 
+/// Signatures already verified, keyed by SHA-256 of (peer key, token). OpenSSL 3 spends most of
+/// a verification on key decoding and EVP set-up (~1 ms), while a peer (istiod through the
+/// api-proxy, a polling hook) presents the same token many times. Only successes are cached,
+/// so a flood of invalid tokens cannot fill it; claims are still checked on every request, and
+/// a peer whose key changes no longer matches its entries.
+struct VerifiedCache {
+    entries: std::sync::Mutex<std::collections::HashMap<[u8; 32], i64>>,
+}
+
+/// Entries kept at most; the cache is emptied when full (cheap, and bounded).
+const VERIFIED_CACHE_MAX: usize = 4096;
+
+impl VerifiedCache {
+    fn global() -> &'static VerifiedCache {
+        static CACHE: std::sync::OnceLock<VerifiedCache> = std::sync::OnceLock::new();
+        CACHE.get_or_init(|| VerifiedCache {
+            entries: Default::default(),
+        })
+    }
+
+    fn key(token: &str, public_pem: &str) -> [u8; 32] {
+        let mut h = openssl::sha::Sha256::new();
+        h.update(public_pem.as_bytes());
+        h.update(&[0]);
+        h.update(token.as_bytes());
+        h.finish()
+    }
+
+    fn contains(&self, key: &[u8; 32], now: i64) -> bool {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(key).is_some_and(|exp| exp + LEEWAY_SECS >= now)
+    }
+
+    fn insert(&self, key: [u8; 32], exp: i64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= VERIFIED_CACHE_MAX {
+            entries.clear();
+        }
+        entries.insert(key, exp);
+    }
+}
+
 /// Full server-side check (SPEC §6.1): an `Authorization` header value carrying a token for
 /// `own_uuid` with `scope`, from a peer listed in `peers`, valid now and correctly signed.
 pub fn authenticate(
@@ -201,8 +243,14 @@ pub fn authenticate(
     let claims = peek_claims(token)?;
     check_claims(&claims, own_uuid, scope, now)?;
     let peer = peers.get(&claims.sub).ok_or(AuthError::UnknownSubject)?;
+    let cache = VerifiedCache::global();
+    let key = VerifiedCache::key(token, &peer.authn_key_pub);
+    if cache.contains(&key, now.timestamp()) {
+        return Ok(claims);
+    }
     let verified = verify_signature(token, &peer.authn_key_pub)?;
     check_claims(&verified, own_uuid, scope, now)?;
+    cache.insert(key, verified.exp);
     Ok(verified)
 }
 
@@ -340,6 +388,21 @@ mod tests {
                 "{alg}"
             );
         }
+        // A verified (cached) token is still refused once expired, for another scope, or when
+        // the peer's key changes.
+        assert!(authenticate(Some(&header), "me", Scope::PrivateFederation, &known, now).is_ok());
+        assert_eq!(
+            err(Some(&header), "me", Scope::PrivateFederation, later),
+            AuthError::Expired
+        );
+        assert_eq!(err(Some(&header), "me", Scope::Api, now), AuthError::Scope);
+        let (_, rotated) = pki::generate_ed25519_keypair().unwrap();
+        let rotated = peers("caller", &rotated);
+        assert_eq!(
+            authenticate(Some(&header), "me", Scope::PrivateFederation, &rotated, now).unwrap_err(),
+            AuthError::Signature
+        );
+
         let huge = format!("Bearer {}", "a".repeat(MAX_TOKEN_BYTES + 1));
         assert_eq!(
             err(Some(&huge), "me", Scope::PrivateFederation, now),
