@@ -141,7 +141,8 @@ struct RawPeer {
 impl Peer {
     /// Reads a peer from a snapshot item's content (object or projection).
     pub fn from_json(kind: PeerKind, v: &Value) -> Result<Peer, String> {
-        let raw: RawPeer = serde_json::from_value(v.clone()).map_err(|e| {
+        // Deserialized from the borrowed tree: no copy of the item before the typed one is built.
+        let raw = RawPeer::deserialize(v).map_err(|e| {
             let name = v
                 .pointer("/metadata/name")
                 .and_then(Value::as_str)

@@ -7,6 +7,7 @@ use crate::domain::pki;
 use anyhow::{anyhow, Result};
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use josekit::jws::alg::eddsa::{EddsaJwsSigner, EddsaJwsVerifier};
 use josekit::jws::{EdDSA, JwsHeader};
 use josekit::jwt::{self, JwtPayload};
 use serde_json::Value;
@@ -103,28 +104,81 @@ pub fn sign_with_ttl(
     now: DateTime<Utc>,
     ttl: Duration,
 ) -> Result<String> {
-    let der = pki::first_pem_body(private_pem)?;
-    pki::ed25519_private_key(private_pem)?;
-    let signer = EdDSA
-        .signer_from_der(der)
-        .map_err(|e| anyhow!("cannot load signing key: {e}"))?;
-    let mut payload = JwtPayload::new();
-    let nbf = now.timestamp();
-    let exp = nbf + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
-    for (k, v) in [
-        ("iss", Value::from(ISSUER)),
-        ("sub", Value::from(sub)),
-        ("aud", Value::from(aud)),
-        ("scope", Value::from(scope)),
-        ("nbf", Value::from(nbf)),
-        ("exp", Value::from(exp)),
-    ] {
-        payload
-            .set_claim(k, Some(v))
-            .map_err(|e| anyhow!("claim {k}: {e}"))?;
+    Signer::from_pem(private_pem)?.sign_with_ttl(sub, aud, scope, now, ttl)
+}
+
+/// A signing key loaded once, for callers that mint many tokens (loading a key is far dearer
+/// than signing with it).
+pub struct Signer(EddsaJwsSigner);
+
+impl Signer {
+    /// Loads `private_pem` (PKCS#8 Ed25519, any PEM label).
+    pub fn from_pem(private_pem: &str) -> Result<Signer> {
+        let der = pki::first_pem_body(private_pem)?;
+        pki::ed25519_private_key(private_pem)?;
+        let signer = EdDSA
+            .signer_from_der(der)
+            .map_err(|e| anyhow!("cannot load signing key: {e}"))?;
+        Ok(Signer(signer))
     }
-    jwt::encode_with_signer(&payload, &JwsHeader::new(), &signer)
-        .map_err(|e| anyhow!("cannot sign token: {e}"))
+
+    /// Like [`sign`].
+    pub fn sign(&self, sub: &str, aud: &str, scope: Scope, now: DateTime<Utc>) -> Result<String> {
+        self.sign_with_ttl(sub, aud, scope.as_str(), now, scope.ttl())
+    }
+
+    /// Like [`sign_with_ttl`].
+    pub fn sign_with_ttl(
+        &self,
+        sub: &str,
+        aud: &str,
+        scope: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<String> {
+        let mut payload = JwtPayload::new();
+        let nbf = now.timestamp();
+        let exp = nbf + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
+        for (k, v) in [
+            ("iss", Value::from(ISSUER)),
+            ("sub", Value::from(sub)),
+            ("aud", Value::from(aud)),
+            ("scope", Value::from(scope)),
+            ("nbf", Value::from(nbf)),
+            ("exp", Value::from(exp)),
+        ] {
+            payload
+                .set_claim(k, Some(v))
+                .map_err(|e| anyhow!("claim {k}: {e}"))?;
+        }
+        jwt::encode_with_signer(&payload, &JwsHeader::new(), &self.0)
+            .map_err(|e| anyhow!("cannot sign token: {e}"))
+    }
+}
+
+/// A verification key loaded once, for callers that check many tokens against one key.
+pub struct Verifier(EddsaJwsVerifier);
+
+impl Verifier {
+    /// Loads `public_pem` (SubjectPublicKeyInfo Ed25519, any PEM label).
+    pub fn from_pem(public_pem: &str) -> Result<Verifier, AuthError> {
+        let der = pki::first_pem_body(public_pem).map_err(|_| AuthError::Signature)?;
+        pki::ed25519_public_key(public_pem).map_err(|_| AuthError::Signature)?;
+        let verifier = EdDSA
+            .verifier_from_der(der)
+            .map_err(|_| AuthError::Signature)?;
+        Ok(Verifier(verifier))
+    }
+
+    /// Like [`verify_signature`].
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        peek_claims(token)?;
+        let (payload, _) = jwt::decode_with_verifier(token, &self.0).map_err(|e| match e {
+            josekit::JoseError::UnsupportedSignatureAlgorithm(_) => AuthError::Algorithm,
+            _ => AuthError::Signature,
+        })?;
+        claims_from(&Value::Object(payload.claims_set().clone()))
+    }
 }
 
 /// Reads the claims of a token without verifying it (to find the key, or to check a token we
@@ -172,16 +226,7 @@ fn claims_from(payload: &Value) -> Result<Claims, AuthError> {
 /// Verifies `token` against `public_pem` only (signature, algorithm); returns its claims.
 pub fn verify_signature(token: &str, public_pem: &str) -> Result<Claims, AuthError> {
     peek_claims(token)?;
-    let der = pki::first_pem_body(public_pem).map_err(|_| AuthError::Signature)?;
-    pki::ed25519_public_key(public_pem).map_err(|_| AuthError::Signature)?;
-    let verifier = EdDSA
-        .verifier_from_der(der)
-        .map_err(|_| AuthError::Signature)?;
-    let (payload, _) = jwt::decode_with_verifier(token, &verifier).map_err(|e| match e {
-        josekit::JoseError::UnsupportedSignatureAlgorithm(_) => AuthError::Algorithm,
-        _ => AuthError::Signature,
-    })?;
-    claims_from(&Value::Object(payload.claims_set().clone()))
+    Verifier::from_pem(public_pem)?.verify(token)
 }
 
 /// Signatures already verified, keyed by SHA-256 of (peer key, token). OpenSSL 3 spends most of

@@ -7,9 +7,53 @@ use openssl::asn1::Asn1Time;
 use openssl::hash::MessageDigest;
 use openssl::pkey::{Id, PKey, Private, Public};
 use openssl::x509::X509;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// Upper bound on a PEM bundle we are willing to parse (SPEC §5.3: root CA ≤ 64 KiB).
 pub const MAX_ROOT_CA_BYTES: usize = 64 * 1024;
+/// A [`Memo`] is emptied when the texts it holds exceed this many bytes.
+const MEMO_MAX_BYTES: usize = 4 * 1024 * 1024;
+
+/// Successful parses by input text. OpenSSL 3's decoders cost ~1 ms per key or certificate,
+/// and a run sees the same texts again and again (every peer of a cluster publishes the same
+/// root; our own key is loaded per peer). Keyed by the whole text (never a hash: the inputs are
+/// untrusted), bounded by [`MEMO_MAX_BYTES`] so that a long-running server cannot grow it
+/// without limit. Failures are not remembered: they are rare and parsed again.
+struct Memo<T> {
+    inner: OnceLock<Mutex<(HashMap<String, T>, usize)>>,
+}
+
+impl<T: Clone> Memo<T> {
+    const fn new() -> Memo<T> {
+        Memo {
+            inner: OnceLock::new(),
+        }
+    }
+
+    fn get_or_parse(&self, text: &str, parse: impl FnOnce(&str) -> Result<T>) -> Result<T> {
+        let lock = || {
+            self.inner
+                .get_or_init(Mutex::default)
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+        };
+        if let Some(hit) = lock().0.get(text) {
+            return Ok(hit.clone());
+        }
+        // Parsed without holding the lock: server threads may parse other texts meanwhile.
+        let parsed = parse(text)?;
+        let mut memo = lock();
+        if memo.1 + text.len() > MEMO_MAX_BYTES {
+            *memo = (HashMap::new(), 0);
+        }
+        if text.len() <= MEMO_MAX_BYTES && memo.0.insert(text.to_owned(), parsed.clone()).is_none()
+        {
+            memo.1 += text.len();
+        }
+        Ok(parsed)
+    }
+}
 
 /// DER bodies of every PEM block in `text`, whatever their labels.
 pub fn pem_bodies(text: &str) -> Result<Vec<Vec<u8>>> {
@@ -26,8 +70,14 @@ pub fn first_pem_body(text: &str) -> Result<Vec<u8>> {
     Ok(block.into_contents())
 }
 
-/// Parses an Ed25519 public key (SubjectPublicKeyInfo) from PEM with any label.
+/// Parses an Ed25519 public key (SubjectPublicKeyInfo) from PEM with any label. Successful
+/// parses are remembered by text (see [`Memo`]).
 pub fn ed25519_public_key(text: &str) -> Result<PKey<Public>> {
+    static MEMO: Memo<PKey<Public>> = Memo::new();
+    MEMO.get_or_parse(text, parse_ed25519_public_key)
+}
+
+fn parse_ed25519_public_key(text: &str) -> Result<PKey<Public>> {
     let der = first_pem_body(text)?;
     let key = PKey::public_key_from_der(&der).context("not a SubjectPublicKeyInfo public key")?;
     if key.id() != Id::ED25519 {
@@ -123,7 +173,13 @@ fn asn1_to_utc(t: &openssl::asn1::Asn1TimeRef) -> Result<DateTime<Utc>> {
 }
 
 /// Parses every certificate of a PEM bundle (labels other than CERTIFICATE are rejected).
+/// Successful parses are remembered by text (see [`Memo`]).
 pub fn parse_certificates(text: &str) -> Result<Vec<CertInfo>> {
+    static MEMO: Memo<Vec<CertInfo>> = Memo::new();
+    MEMO.get_or_parse(text, parse_certificates_uncached)
+}
+
+fn parse_certificates_uncached(text: &str) -> Result<Vec<CertInfo>> {
     if text.len() > MAX_ROOT_CA_BYTES {
         bail!(
             "certificate bundle is {} bytes, more than {MAX_ROOT_CA_BYTES}",

@@ -9,7 +9,7 @@
 //! lives more than 30 days; otherwise a new 366-day token is signed with our private key.
 
 use crate::domain::crd::{Peer, PeerKind, PEER_CACHE_JQ_FILTER};
-use crate::domain::jwt::{self, Scope};
+use crate::domain::jwt::{self, AuthError, Scope};
 use crate::domain::metadata::{AuthnKeypair, Gateway, MulticlusterPrivate, PublicMetadata};
 use crate::domain::settings::Settings;
 use crate::domain::validate;
@@ -20,6 +20,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 pub struct MulticlusterRemoteSecrets;
@@ -84,6 +85,8 @@ impl Hook for MulticlusterRemoteSecrets {
             secret_tokens: remote_secret_tokens(input.snapshots),
             values_tokens: values_tokens(input.values),
             now: input.now,
+            signer: OnceCell::new(),
+            verifier: OnceCell::new(),
         };
         let mut multiclusters = Vec::new();
         let mut need_ingress_gateway = false;
@@ -214,6 +217,10 @@ struct Context<'a> {
     /// `apiJWT` already in values, by multicluster name (the secret may not be rendered yet).
     values_tokens: BTreeMap<String, String>,
     now: DateTime<Utc>,
+    /// Our signing key, loaded on first use (once per run, not once per peer).
+    signer: OnceCell<Result<jwt::Signer, String>>,
+    /// Our verification key, loaded on first use.
+    verifier: OnceCell<Result<jwt::Verifier, AuthError>>,
 }
 
 impl Context<'_> {
@@ -273,7 +280,13 @@ impl Context<'_> {
         let mut reasons = Vec::new();
         for (source, token) in candidates {
             let Some(token) = token else { continue };
-            match reuse_problem(token, &keypair.public, self.own_uuid, peer_uuid, self.now) {
+            let verified = jwt::peek_claims(token).and_then(|_| {
+                let verifier = self
+                    .verifier
+                    .get_or_init(|| jwt::Verifier::from_pem(&keypair.public));
+                verifier.as_ref().map_err(Clone::clone)?.verify(token)
+            });
+            match claims_reuse_problem(verified, self.own_uuid, peer_uuid, self.now) {
                 None => {
                     tracing::info!(
                         multicluster = name,
@@ -291,17 +304,19 @@ impl Context<'_> {
             reasons.join("; ")
         };
         tracing::info!(multicluster = name, reason = %reason, "regenerating token for multicluster");
-        jwt::sign(
-            &keypair.private,
-            self.own_uuid,
-            peer_uuid,
-            Scope::Api,
-            self.now,
-        )
-        .map_err(|e| {
+        let signer = self
+            .signer
+            .get_or_init(|| jwt::Signer::from_pem(&keypair.private).map_err(|e| format!("{e:#}")));
+        let signed = match signer {
+            Ok(signer) => signer
+                .sign(self.own_uuid, peer_uuid, Scope::Api, self.now)
+                .map_err(|e| format!("{e:#}")),
+            Err(e) => Err(e.clone()),
+        };
+        signed.map_err(|e| {
             skip(
                 "TokenGenerationFailed",
-                format!("cannot sign an api token: {e:#}"),
+                format!("cannot sign an api token: {e}"),
             )
         })
     }
@@ -317,7 +332,22 @@ pub fn reuse_problem(
     peer_uuid: &str,
     now: DateTime<Utc>,
 ) -> Option<String> {
-    let claims = match jwt::verify_signature(token, own_public) {
+    claims_reuse_problem(
+        jwt::verify_signature(token, own_public),
+        own_uuid,
+        peer_uuid,
+        now,
+    )
+}
+
+/// [`reuse_problem`] given the outcome of the signature check.
+fn claims_reuse_problem(
+    verified: Result<jwt::Claims, AuthError>,
+    own_uuid: &str,
+    peer_uuid: &str,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let claims = match verified {
         Ok(c) => c,
         Err(e) => return Some(format!("does not verify with our public key: {e}")),
     };

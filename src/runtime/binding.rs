@@ -67,6 +67,10 @@ pub fn parse(bytes: &[u8], source: &str) -> Result<Vec<BindingContext>, String> 
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
+    // Fast path without path tracking; a failure is parsed again to name the place.
+    if let Ok(contexts) = serde_json::from_slice::<Vec<BindingContext>>(bytes) {
+        return Ok(contexts);
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let contexts: Vec<BindingContext> = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

@@ -97,15 +97,17 @@ pub fn execute(
         .map_err(|e| format!("{}: {e:#}", hook.name()))?;
     // addon-operator always holds `istio.internal` (openapi defaults `{}`); so do we, so that
     // patches never need to create the module root.
-    let mut before = values.clone();
-    values::set_path_default(&mut before, "internal", Value::Object(Default::default()))
-        .map_err(|e| format!("{}: {e}", hook.name()))?;
-    let values = &before;
-    let mut after = values.clone();
-    for (path, v) in out.values {
-        values::set_path(&mut after, &path, v).map_err(|e| format!("{}: {e}", hook.name()))?;
-    }
-    let values_patch = values::diff(values, &after).map_err(|e| format!("{}: {e}", hook.name()))?;
+    let internal = format!("/{}/internal", values::MODULE_ROOT);
+    let before = if values.pointer(&internal).is_some_and(|v| !v.is_null()) {
+        std::borrow::Cow::Borrowed(values)
+    } else {
+        let mut v = values.clone();
+        values::set_path_default(&mut v, "internal", Value::Object(Default::default()))
+            .map_err(|e| format!("{}: {e}", hook.name()))?;
+        std::borrow::Cow::Owned(v)
+    };
+    let values_patch =
+        values::patch(&before, out.values).map_err(|e| format!("{}: {e}", hook.name()))?;
     Ok(Outcome {
         values_patch,
         object_ops: out.object_ops,

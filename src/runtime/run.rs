@@ -66,7 +66,8 @@ pub fn read_values(path: Option<&Path>, what: &str) -> Result<Value, String> {
     Ok(v)
 }
 
-/// One whole run: read, execute, then write every output (nothing is written on failure).
+/// One whole run: read, execute, then write every output (nothing is written on failure). Meant
+/// to be called once per process: its inputs and outputs are not freed (see the end).
 pub fn run(hook: &dyn Hook, files: &Files) -> Result<(), String> {
     let (bc_bytes, bc_source) = match &files.binding_context {
         Some(p) => (
@@ -95,7 +96,11 @@ pub fn run(hook: &dyn Hook, files: &Files) -> Result<(), String> {
         chrono::Utc::now(),
         &http,
     )?;
-    write(&outcome, files)
+    write(&outcome, files)?;
+    // The process ends right after a run: freeing these trees one node at a time would only
+    // cost time (about a tenth of a large run), so they are left to the exit.
+    std::mem::forget((outcome, snapshots, values, config_values));
+    Ok(())
 }
 
 fn write(outcome: &Outcome, files: &Files) -> Result<(), String> {

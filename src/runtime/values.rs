@@ -44,33 +44,130 @@ pub fn set_path_default(values: &mut Value, dotted: &str, value: Value) -> Resul
     set_path(values, dotted, value)
 }
 
+/// The patch that sets each `(dotted path, value)` of `sets` (under the module root) in
+/// `before`, addon-operator style. Computed per set path rather than by diffing whole documents:
+/// an unchanged value costs one comparison, a changed array or scalar is one `add` that takes the
+/// new value without copying it, and only objects present on both sides are diffed (their
+/// subtree only). Overlapping paths (one a prefix of another) fall back to the whole-document
+/// [`diff`], which gives the same result.
+pub fn patch(before: &Value, sets: Vec<(String, Value)>) -> Result<Vec<PatchOperation>, String> {
+    let overlapping = sets.iter().enumerate().any(|(i, (a, _))| {
+        sets.iter()
+            .skip(i + 1)
+            .any(|(b, _)| is_key_prefix(a, b) || is_key_prefix(b, a))
+    });
+    if overlapping {
+        let mut after = before.clone();
+        for (path, v) in sets {
+            set_path(&mut after, &path, v)?;
+        }
+        return diff(before, &after);
+    }
+    let mut out = Vec::new();
+    for (dotted, value) in sets {
+        set_ops(before, &dotted, value, &mut out)?;
+    }
+    out.sort_by(|a, b| op_path(a).cmp(op_path(b)));
+    Ok(out)
+}
+
+/// True when the dotted path `a` equals `b` or names one of its parents.
+fn is_key_prefix(a: &str, b: &str) -> bool {
+    b.strip_prefix(a)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+}
+
+/// The ops [`set_path`]`(before, dotted, value)` followed by [`diff`] would give, pushed on `out`.
+fn set_ops(
+    before: &Value,
+    dotted: &str,
+    value: Value,
+    out: &mut Vec<PatchOperation>,
+) -> Result<(), String> {
+    let keys: Vec<&str> = std::iter::once(MODULE_ROOT)
+        .chain(dotted.split('.'))
+        .collect();
+    let mut path = PointerBuf::new();
+    let mut node = before;
+    for (i, key) in keys.iter().enumerate() {
+        let Value::Object(map) = node else {
+            return Err(format!("values: {} is not an object", keys[..i].join(".")));
+        };
+        path.push_back(*key);
+        let last = i == keys.len() - 1;
+        match map.get(*key) {
+            // A missing (or null) parent is created whole, holding the rest of the path.
+            Some(Value::Null) | None if !last => {
+                let nested = keys[i + 1..].iter().rev().fold(value, |v, k| {
+                    let mut m = serde_json::Map::new();
+                    m.insert((*k).to_owned(), v);
+                    Value::Object(m)
+                });
+                return push_add(out, path, nested);
+            }
+            None => return push_add(out, path, value),
+            Some(old) if last => {
+                if *old == value {
+                    return Ok(());
+                }
+                if old.is_object() && value.is_object() {
+                    out.extend(diff_under(&path, old, &value)?);
+                    return Ok(());
+                }
+                return push_add(out, path, value);
+            }
+            Some(next) => node = next,
+        }
+    }
+    Ok(())
+}
+
+fn push_add(out: &mut Vec<PatchOperation>, path: PointerBuf, value: Value) -> Result<(), String> {
+    check_root(&path)?;
+    out.push(PatchOperation::Add(AddOperation { path, value }));
+    Ok(())
+}
+
 /// The patch that turns `before` into `after`, addon-operator style.
 pub fn diff(before: &Value, after: &Value) -> Result<Vec<PatchOperation>, String> {
+    let mut out = diff_under(&PointerBuf::new(), before, after)?;
+    out.sort_by(|a, b| op_path(a).cmp(op_path(b)));
+    Ok(out)
+}
+
+/// [`diff`] of two subtrees found at `prefix` (unsorted), with paths made absolute. Every proper
+/// prefix of `prefix` must be an object on both sides.
+fn diff_under(
+    prefix: &Pointer,
+    before: &Value,
+    after: &Value,
+) -> Result<Vec<PatchOperation>, String> {
     let raw: Patch = json_patch::diff(before, after);
     let mut out: Vec<PatchOperation> = Vec::new();
     let mut anchors: Vec<PointerBuf> = Vec::new();
     for op in raw.0 {
         let path = match &op {
-            PatchOperation::Add(o) => o.path.clone(),
-            PatchOperation::Remove(o) => o.path.clone(),
-            PatchOperation::Replace(o) => o.path.clone(),
+            PatchOperation::Add(o) => &o.path,
+            PatchOperation::Remove(o) => &o.path,
+            PatchOperation::Replace(o) => &o.path,
             other => return Err(format!("values diff produced an unexpected {other:?}")),
         };
-        let anchor = array_anchor(before, after, &path);
-        check_root(&anchor)?;
+        let anchor = array_anchor(before, after, path);
         if anchors.iter().any(|a| a == &anchor) {
             continue;
         }
-        anchors.push(anchor.clone());
-        match anchor.resolve(after) {
-            Ok(v) => out.push(PatchOperation::Add(AddOperation {
-                path: anchor,
-                value: v.clone(),
-            })),
-            Err(_) => out.push(PatchOperation::Remove(RemoveOperation { path: anchor })),
+        let resolved = anchor.resolve(after).ok().cloned();
+        let mut full = prefix.to_buf();
+        for token in anchor.tokens() {
+            full.push_back(token);
+        }
+        check_root(&full)?;
+        anchors.push(anchor);
+        match resolved {
+            Some(value) => out.push(PatchOperation::Add(AddOperation { path: full, value })),
+            None => out.push(PatchOperation::Remove(RemoveOperation { path: full })),
         }
     }
-    out.sort_by(|a, b| op_path(a).cmp(op_path(b)));
     Ok(out)
 }
 
@@ -143,6 +240,50 @@ mod tests {
             ops(json!({"istio": {}}), after),
             json!([{"op": "add", "path": "/istio/internal", "value": {"federations": []}}])
         );
+    }
+
+    /// `patch` gives exactly what setting every path and diffing the whole documents gives.
+    #[test]
+    fn per_path_patch_equals_whole_document_diff() {
+        let before = json!({"istio": {"internal": {
+            "arr": [1, {"a": 2}], "obj": {"k": [1], "s": "x", "gone": 1, "deep": {"x": {"y": 1}}},
+            "same": {"a": [1, 2]}, "nul": null, "num": 1, "objarr": {"a": 1}
+        }}});
+        let cases: Vec<Vec<(&str, Value)>> = vec![
+            vec![("internal.arr", json!([1, {"a": 3}]))],
+            vec![("internal.arr", json!([1, {"a": 2}]))],
+            vec![(
+                "internal.obj",
+                json!({"k": [2], "s": "x", "new": {"n": 1}, "deep": {"x": {"y": 2}}}),
+            )],
+            vec![
+                ("internal.same", json!({"a": [1, 2]})),
+                ("internal.num", json!(2)),
+            ],
+            vec![("internal.nul", json!({"a": 1}))],
+            vec![("internal.nul.x.y", json!([]))],
+            vec![("internal.missing.x.y", json!({"z": 1}))],
+            vec![("internal.objarr", json!([1]))],
+            vec![("internal.arr", json!({"a": 1}))],
+            vec![("internal.num", json!(null))],
+            vec![("other", json!(1)), ("internal.new", json!([]))],
+            vec![("internal.obj", json!({})), ("internal.obj.k", json!([3]))],
+        ];
+        for sets in cases {
+            let mut after = before.clone();
+            for (p, v) in &sets {
+                set_path(&mut after, p, v.clone()).unwrap();
+            }
+            let want = serde_json::to_value(diff(&before, &after).unwrap()).unwrap();
+            let owned = sets
+                .iter()
+                .map(|(p, v)| ((*p).to_owned(), v.clone()))
+                .collect();
+            let got = serde_json::to_value(patch(&before, owned).unwrap()).unwrap();
+            assert_eq!(got, want, "{sets:?}");
+        }
+        let err = patch(&before, vec![("internal.num.x".to_owned(), json!(1))]).unwrap_err();
+        assert!(err.contains("istio.internal.num is not an object"), "{err}");
     }
 
     #[test]
