@@ -12,7 +12,11 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 declare -A MAXLEN=([binding_context]=65536 [values_patch]=16384 [remote_metadata]=65536 [jwt]=8192 [pem_cert]=16384)
 targets=${FUZZ_TARGETS:-binding_context values_patch remote_metadata jwt pem_cert}
 [ -d corpus/jwt ] || bash seed.sh
-cargo fuzz build -O $targets 2>&1 | tail -n 3 || cargo fuzz build -O
+if [ -n "${FUZZ_TARGETS:-}" ]; then
+  for t in $targets; do cargo fuzz build -O "$t"; done
+else
+  cargo fuzz build -O
+fi
 status=0
 for t in $targets; do
   mkdir -p "corpus-new/$t" "artifacts/$t"
