@@ -7,9 +7,12 @@ use crate::domain::pki;
 use anyhow::{anyhow, Result};
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use josekit::jws::alg::eddsa::EddsaJwsVerifier;
 use josekit::jws::{EdDSA, JwsHeader};
 use josekit::jwt::{self, JwtPayload};
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// `iss` of every token a Deckhouse-compatible peer mints.
@@ -172,16 +175,38 @@ fn claims_from(payload: &Value) -> Result<Claims, AuthError> {
 /// Verifies `token` against `public_pem` only (signature, algorithm); returns its claims.
 pub fn verify_signature(token: &str, public_pem: &str) -> Result<Claims, AuthError> {
     peek_claims(token)?;
-    let der = pki::first_pem_body(public_pem).map_err(|_| AuthError::Signature)?;
-    pki::ed25519_public_key(public_pem).map_err(|_| AuthError::Signature)?;
-    let verifier = EdDSA
-        .verifier_from_der(der)
-        .map_err(|_| AuthError::Signature)?;
-    let (payload, _) = jwt::decode_with_verifier(token, &verifier).map_err(|e| match e {
+    let verifier = verifier_for(public_pem)?;
+    let (payload, _) = jwt::decode_with_verifier(token, &*verifier).map_err(|e| match e {
         josekit::JoseError::UnsupportedSignatureAlgorithm(_) => AuthError::Algorithm,
         _ => AuthError::Signature,
     })?;
     claims_from(&Value::Object(payload.claims_set().clone()))
+}
+
+/// Verifiers already built, by public-key PEM. OpenSSL 3 key decoding costs several times the
+/// signature check itself (profiled: the exporter's private endpoint was bound by it), and a
+/// peer's key changes rarely. Only keys that parsed are kept; the map is cleared when full.
+fn verifier_for(public_pem: &str) -> Result<Arc<EddsaJwsVerifier>, AuthError> {
+    const MAX_CACHED: usize = 1024;
+    static CACHE: OnceLock<Mutex<HashMap<String, Arc<EddsaJwsVerifier>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let lock = || cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(v) = lock().get(public_pem) {
+        return Ok(v.clone());
+    }
+    let der = pki::first_pem_body(public_pem).map_err(|_| AuthError::Signature)?;
+    pki::ed25519_public_key(public_pem).map_err(|_| AuthError::Signature)?;
+    let verifier = Arc::new(
+        EdDSA
+            .verifier_from_der(der)
+            .map_err(|_| AuthError::Signature)?,
+    );
+    let mut map = lock();
+    if map.len() >= MAX_CACHED {
+        map.clear();
+    }
+    map.insert(public_pem.to_owned(), verifier.clone());
+    Ok(verifier)
 }
 
 /// Full server-side check (SPEC §6.1): an `Authorization` header value carrying a token for
