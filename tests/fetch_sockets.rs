@@ -931,3 +931,65 @@ fn runs_inside_an_async_caller() {
         "Succeeded"
     );
 }
+
+/// `cargo test --release --test fetch_sockets bench_hundred_peers -- --ignored --nocapture`
+/// (bench/fetch.sh): 100 healthy federation peers (public + private document each, over HTTPS),
+/// then the same with 10 more peers that accept TCP and never answer, at a 2 s deadline. Prints
+/// `BENCH` lines: total hook time, requests per second, ratio to the deadline.
+#[test]
+#[ignore]
+fn bench_hundred_peers_ten_dead() {
+    let deadline = Duration::from_secs(2);
+    let defs: Vec<(String, Behaviour)> = (0..100)
+        .map(|i| (format!("peer-{i:03}"), Behaviour::Correct))
+        .collect();
+    let peers = Peers::start(
+        defs.iter().map(|(n, b)| (n.as_str(), b.clone())).collect(),
+        None,
+    );
+    let ca = peers.ca.pem.clone();
+    let healthy: Vec<Value> = defs
+        .iter()
+        .map(|(n, _)| peers.cr(n, &peers.endpoint(n), &ca, false))
+        .collect();
+    let dead_endpoint = format!("https://127.0.0.1:{}/metadata/", peers.hang_port);
+    let mut with_dead = healthy.clone();
+    for i in 0..10 {
+        with_dead.push(peers.cr(&format!("dead-{i}"), &dead_endpoint, &ca, false));
+    }
+    let values = peers.values("2s");
+    let (_, warm) = run_hook(&values, healthy.clone(), vec![]);
+    println!("BENCH warm-up 100 healthy: {warm:?}");
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let (out, t) = run_hook(&values, healthy.clone(), vec![]);
+        assert_eq!(out.object_ops.len(), 100);
+        times.push(t);
+    }
+    times.sort();
+    let median = times[1];
+    // Each healthy peer costs two GETs (public, then private with a token).
+    println!(
+        "BENCH healthy peers=100 requests=200 median_s={:.3} req_per_s={:.0}",
+        median.as_secs_f64(),
+        200.0 / median.as_secs_f64()
+    );
+    let (out, t) = run_hook(&values, with_dead, vec![]);
+    assert_eq!(out.object_ops.len(), 110);
+    for i in 0..10 {
+        assert_eq!(
+            cond(
+                status(&out, &format!("dead-{i}")),
+                "PublicMetadataExchangeReady"
+            )
+            .1,
+            "FetchFailed"
+        );
+    }
+    println!(
+        "BENCH dead peers=100+10 deadline_s={:.1} total_s={:.3} ratio={:.2}",
+        deadline.as_secs_f64(),
+        t.as_secs_f64(),
+        t.as_secs_f64() / deadline.as_secs_f64()
+    );
+}

@@ -460,6 +460,25 @@ mod tests {
     }
 
     #[test]
+    fn cached_verifiers_follow_the_key() {
+        let (private, public) = pki::generate_ed25519_keypair().unwrap();
+        let (_, other_public) = pki::generate_ed25519_keypair().unwrap();
+        let now = Utc::now();
+        let token = sign(&private, "a", "b", Scope::Api, now).unwrap();
+        for _ in 0..2 {
+            assert!(verify_signature(&token, &public).is_ok());
+            assert_eq!(
+                verify_signature(&token, &other_public),
+                Err(AuthError::Signature)
+            );
+            assert_eq!(
+                verify_signature(&token, "not a key"),
+                Err(AuthError::Signature)
+            );
+        }
+    }
+
+    #[test]
     fn header_is_exactly_eddsa() {
         let (private, _) = pki::generate_ed25519_keypair().unwrap();
         let tok = sign(&private, "a", "b", Scope::Api, Utc::now()).unwrap();

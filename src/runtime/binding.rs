@@ -72,15 +72,19 @@ pub fn parse(bytes: &[u8], source: &str) -> Result<Vec<BindingContext>, String> 
         return Ok(contexts);
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let contexts: Vec<BindingContext> = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            format!("binding context {source}: invalid JSON: {inner}")
-        } else {
-            format!("binding context {source}: at {path}: {inner}")
-        }
-    })?;
+    let contexts: Vec<BindingContext> =
+        serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                format!("binding context {source}: invalid JSON: {inner}")
+            } else {
+                format!("binding context {source}: at {path}: {inner}")
+            }
+        })?;
+    // Bytes after the array (`[]]`) make the whole file invalid, as for every other JSON reader.
+    de.end()
+        .map_err(|e| format!("binding context {source}: invalid JSON: {e}"))?;
     Ok(contexts)
 }
 

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# fetch-remote-metadata against 100 HTTPS peers on 127.0.0.1 (+10 that accept and never answer),
+# then one poll of an unchanged exporter with and without If-None-Match. Prints Markdown.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "#### 100 peers (tests/fetch_sockets.rs bench_hundred_peers_ten_dead, release)"
+echo
+cargo test --release --locked --test fetch_sockets bench_hundred_peers -- --ignored --nocapture 2>/dev/null |
+  awk '/^BENCH/ { $1 = ""; print "-" $0 }'
+echo
+echo "#### Conditional requests (examples/conditional_poll.rs, release)"
+echo
+POLLS=${POLLS:-5000} cargo run --release --locked --quiet --example conditional_poll
