@@ -21,7 +21,7 @@ use crate::runtime::config::{Events, HookConfig, Schedule};
 use crate::runtime::{Hook, HookInput, HookOutput, Metrics, ObjectOp, Snapshots};
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
-use exchange::{Ctx, Report, Target};
+use exchange::{Cached, Ctx, Report, Target};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -186,6 +186,19 @@ fn target(
         .and_then(Value::as_str)
         .filter(|u| is_cluster_uuid(u))
         .map(str::to_owned);
+    let cached = |doc: &str, tag: &str| {
+        let cache = status.get("metadataCache");
+        let etag = cache
+            .and_then(|c| c.get(tag))
+            .and_then(Value::as_str)
+            .and_then(exchange::entity_tag)
+            .map(str::to_owned);
+        // The document is only needed (and cloned) when there is a tag to send with it.
+        let doc = etag
+            .as_ref()
+            .and_then(|_| cache.and_then(|c| c.get(doc)).cloned());
+        Cached { doc, etag }
+    };
     Target {
         kind,
         name,
@@ -194,6 +207,8 @@ fn target(
         ca_pem: spec.metadata.ca.clone().filter(|ca| !ca.trim().is_empty()),
         insecure_skip_verify: spec.metadata.insecure_skip_verify,
         pinned_uuid,
+        cached_public: cached("public", status::PUBLIC_ETAG),
+        cached_private: cached("private", status::PRIVATE_ETAG),
     }
 }
 
