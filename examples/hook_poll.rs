@@ -42,22 +42,26 @@ type CpuQuery = mpsc::UnboundedSender<oneshot::Sender<f64>>;
 
 /// A current-thread runtime on its own OS thread running `start`, answering CPU queries.
 fn thread_runtime<T: Send + 'static>(
+    name: &str,
     start: impl FnOnce() -> T + Send + 'static,
 ) -> (CpuQuery, std::sync::mpsc::Receiver<T>) {
     let (q_tx, mut q_rx) = mpsc::unbounded_channel::<oneshot::Sender<f64>>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let _ = ready_tx.send(start());
-            while let Some(reply) = q_rx.recv().await {
-                let _ = reply.send(rusage(libc::RUSAGE_THREAD));
-            }
+    let spawned = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let _ = ready_tx.send(start());
+                while let Some(reply) = q_rx.recv().await {
+                    let _ = reply.send(rusage(libc::RUSAGE_THREAD));
+                }
+            });
         });
-    });
+    spawned.expect("spawn a runtime thread");
     (q_tx, ready_rx)
 }
 
@@ -267,7 +271,7 @@ fn main() {
     config.tls = Some(
         tls::acceptor_from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).expect("acceptor"),
     );
-    let (exporter_cpu, ready) = thread_runtime(move || {
+    let (exporter_cpu, ready) = thread_runtime("exporter", move || {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.set_nonblocking(true).expect("nonblocking");
         let l = tokio::net::TcpListener::from_std(l).expect("listener");
@@ -279,7 +283,7 @@ fn main() {
     let addr = ready.recv().expect("exporter address");
     let counters = Arc::new(Counters::default());
     let c = counters.clone();
-    let (_relay_cpu, ready) = thread_runtime(move || {
+    let (_relay_cpu, ready) = thread_runtime("relays", move || {
         let (tx, rx) = std::sync::mpsc::channel();
         tokio::spawn(async move {
             let _ = tx.send(relays(peers, addr, c).await);
