@@ -14,6 +14,7 @@ mod metrics;
 mod status;
 
 use crate::domain::crd::{ObjectMeta, PeerKind, PeerSpec, API_VERSION, PEER_JQ_FILTER};
+use crate::domain::jwt;
 use crate::domain::pki::rfc3339;
 use crate::domain::settings::Settings;
 use crate::domain::validate::is_cluster_uuid;
@@ -66,11 +67,12 @@ impl Hook for FetchRemoteMetadata {
         if peers.is_empty() {
             return Ok(out);
         }
+        let signer = jwt::Signer::from_pem(&keypair.private).map_err(|e| format!("{e:#}"));
         let ctx = Ctx {
             http: input.http,
             now: input.now,
             own_uuid: &settings.cluster_uuid,
-            private_key_pem: &keypair.private,
+            signer: &signer,
             timeout: settings.fetch_timeout,
             max_bytes: settings.max_response_bytes,
         };

@@ -59,7 +59,9 @@ pub(crate) struct Ctx<'a> {
     pub http: &'a dyn HttpGet,
     pub now: DateTime<Utc>,
     pub own_uuid: &'a str,
-    pub private_key_pem: &'a str,
+    /// The run's signing key, loaded once (loading costs far more than signing), or why it
+    /// cannot be loaded (every private exchange then fails with `TokenGenerationFailed`).
+    pub signer: &'a Result<jwt::Signer, String>,
     pub timeout: Duration,
     pub max_bytes: u64,
 }
@@ -359,18 +361,14 @@ pub(crate) async fn exchange(ctx: &Ctx<'_>, t: &Target) -> Report {
     r.public_fresh = public_fresh;
 
     let private_url = t.private_url();
-    let token = match jwt::sign(
-        ctx.private_key_pem,
-        ctx.own_uuid,
-        &public.cluster_uuid,
-        t.scope(),
-        ctx.now,
-    ) {
+    let token = match sign(ctx, |s| {
+        s.sign(ctx.own_uuid, &public.cluster_uuid, t.scope(), ctx.now)
+    }) {
         Ok(tok) => tok,
         Err(e) => {
             r.private = Cond::failed(
                 "TokenGenerationFailed",
-                format!("cannot sign a token for {private_url}: {e:#}"),
+                format!("cannot sign a token for {private_url}: {e}"),
             );
             r.endpoints.push((private_url, true));
             return r;
@@ -501,23 +499,35 @@ fn validate_private(t: &Target, v: &Value) -> Result<PrivateDoc, Cond> {
     Ok((doc, services, dropped))
 }
 
+/// A token from the run's signer, or the error (`{:#}`-formatted) of loading or signing.
+fn sign(
+    ctx: &Ctx<'_>,
+    f: impl FnOnce(&jwt::Signer) -> anyhow::Result<String>,
+) -> Result<String, String> {
+    match ctx.signer {
+        Ok(s) => f(s).map_err(|e| format!("{e:#}")),
+        Err(e) => Err(e.clone()),
+    }
+}
+
 /// `RemoteAPIServerReady`: `GET https://<apiHost>/version` through the peer's api-proxy with a
 /// short-lived `api` token (same TLS settings, deadline and size limit as the metadata).
 async fn probe_api(ctx: &Ctx<'_>, t: &Target, api_host: &str, peer_uuid: &str) -> Cond {
     let url = format!("https://{api_host}/version");
-    let token = match jwt::sign_with_ttl(
-        ctx.private_key_pem,
-        ctx.own_uuid,
-        peer_uuid,
-        Scope::Api.as_str(),
-        ctx.now,
-        PROBE_TOKEN_TTL,
-    ) {
+    let token = match sign(ctx, |s| {
+        s.sign_with_ttl(
+            ctx.own_uuid,
+            peer_uuid,
+            Scope::Api.as_str(),
+            ctx.now,
+            PROBE_TOKEN_TTL,
+        )
+    }) {
         Ok(tok) => tok,
         Err(e) => {
             return Cond::failed(
                 "TokenGenerationFailed",
-                format!("cannot sign a token for {url}: {e:#}"),
+                format!("cannot sign a token for {url}: {e}"),
             )
         }
     };
