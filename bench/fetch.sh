@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # fetch-remote-metadata against 100 HTTPS peers on 127.0.0.1 (+10 that accept and never answer),
-# then one poll of an unchanged exporter with and without If-None-Match. Prints Markdown.
+# one poll of an unchanged exporter with and without If-None-Match, and whole hook polls of N
+# peers with and without stored ETags. Prints Markdown.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "#### 100 peers (tests/fetch_sockets.rs bench_hundred_peers_ten_dead, release)"
@@ -11,3 +12,8 @@ echo
 echo "#### Conditional requests (examples/conditional_poll.rs, release)"
 echo
 POLLS=${POLLS:-5000} cargo run --release --locked --quiet --example conditional_poll
+echo
+echo "#### Hook polls with and without conditional requests (examples/hook_poll.rs, release)"
+echo
+cargo build --release --locked --quiet --bin istio-hooks --example hook_poll
+PEERS=${PEERS:-50} ROUNDS=${ROUNDS:-10} target/release/examples/hook_poll

@@ -3,7 +3,10 @@
 //! (the TLS handshake cost is the same either way with a kept-alive connection), then polls the
 //! public and the private (JWT-verified) document POLLS times each way with reqwest, reporting
 //! bytes on the wire per poll (status line + headers + body, as received) and process CPU per poll
-//! (client and server, from getrusage). `cargo run --release --example conditional_poll`.
+//! (client and server, from getrusage). The private document is polled with one token reused
+//! (the exporter's verified-token cache answers) and with a distinct token per poll, as the hook
+//! sends (it mints a token per run), which costs an Ed25519 verification every time.
+//! `cargo run --release --example conditional_poll`.
 
 use istio_hooks::domain::jwt::{self, Scope};
 use istio_hooks::servers::exporter;
@@ -51,7 +54,7 @@ fn write_data_dir(dir: &Path) {
 async fn poll(
     client: &reqwest::Client,
     url: &str,
-    token: Option<&str>,
+    tokens: &[String],
     conditional: bool,
     polls: usize,
 ) -> (f64, f64, f64, u16) {
@@ -59,9 +62,10 @@ async fn poll(
     let mut bytes = 0usize;
     let mut status = 0;
     // Warm up: connection and first fetch (the ETag a real poller would have cached).
-    for _ in 0..50 {
+    let token = |i: usize| (!tokens.is_empty()).then(|| &tokens[i % tokens.len()]);
+    for i in 0..50 {
         let mut req = client.get(url);
-        if let Some(t) = token {
+        if let Some(t) = token(polls + i) {
             req = req.bearer_auth(t);
         }
         let r = req.send().await.expect("GET");
@@ -73,9 +77,9 @@ async fn poll(
         r.bytes().await.expect("body");
     }
     let (cpu0, t0) = (cpu_seconds(), Instant::now());
-    for _ in 0..polls {
+    for i in 0..polls {
         let mut req = client.get(url);
-        if let Some(t) = token {
+        if let Some(t) = token(i) {
             req = req.bearer_auth(t);
         }
         if conditional {
@@ -116,28 +120,45 @@ async fn main() {
     let running = exporter::spawn(listener, exporter::Config::new(dir.path().to_owned()))
         .expect("spawn exporter");
     let base = format!("http://{}", running.addr);
-    let token = jwt::sign(
-        &fixture("ed25519-a.key"),
-        A,
-        B,
-        Scope::PrivateFederation,
-        chrono::Utc::now(),
-    )
-    .expect("sign");
+    // Distinct tokens: one per poll (and warm-up), each living a second longer than the last.
+    let signer = jwt::Signer::from_pem(&fixture("ed25519-a.key")).expect("signing key");
+    let now = chrono::Utc::now();
+    let scope = Scope::PrivateFederation.as_str();
+    let mint = |first: usize| -> Vec<String> {
+        (first..first + polls + 50)
+            .map(|i| {
+                let ttl = std::time::Duration::from_secs(60 + i as u64);
+                signer.sign_with_ttl(A, B, scope, now, ttl).expect("sign")
+            })
+            .collect()
+    };
+    let reused = mint(0)[..1].to_vec();
+    // Never seen by the exporter before their row: its verified-token cache cannot answer.
+    let fresh = [mint(polls + 50), mint(2 * (polls + 50))];
     let client = reqwest::Client::builder().build().expect("client");
     println!(
         "| document | mode | status | bytes/poll | CPU µs/poll (client+server) | wall µs/poll |"
     );
     println!("|---|---|---|---|---|---|");
     for (doc, path, tok) in [
-        ("public", "/metadata/public/public.json", None),
+        ("public", "/metadata/public/public.json", &[][..]),
         (
-            "private (JWT)",
+            "private (JWT reused)",
             "/metadata/private/federation.json",
-            Some(token.as_str()),
+            &reused[..],
+        ),
+        (
+            "private (JWT per poll)",
+            "/metadata/private/federation.json",
+            &[][..],
         ),
     ] {
         for conditional in [false, true] {
+            let tok = if doc.ends_with("per poll)") {
+                &fresh[usize::from(conditional)][..]
+            } else {
+                tok
+            };
             let (b, cpu, wall, status) =
                 poll(&client, &format!("{base}{path}"), tok, conditional, polls).await;
             let mode = if conditional {

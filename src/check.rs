@@ -165,6 +165,7 @@ impl Conn<'_> {
                 insecure_skip_verify: self.insecure,
                 timeout: self.timeout,
                 max_bytes: MAX_BYTES,
+                if_none_match: None,
             })
             .await
     }

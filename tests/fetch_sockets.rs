@@ -8,6 +8,8 @@
 //! peer's answer until all peers' requests (including the hanging one's) are in flight at once,
 //! which a serializing hook could never achieve. Elapsed times are printed only.
 //! `cargo test --test fetch_sockets -- --ignored --nocapture` runs the 50-peer benchmark.
+//! One test polls the real metadata-exporter (`servers::exporter::spawn`, HTTPS) twice to show
+//! conditional requests end in 304s that leave the cache untouched.
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -16,8 +18,9 @@ use hyper::body::Frame;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use istio_hooks::domain::jwt;
 use istio_hooks::domain::pki;
-use istio_hooks::runtime::http::ReqwestClient;
+use istio_hooks::runtime::http::{GetFuture, HttpGet, Request, ReqwestClient};
 use istio_hooks::runtime::{binding, execute, Outcome};
+use istio_hooks::servers::exporter;
 use openssl::asn1::Asn1Time;
 use openssl::bn::{BigNum, MsbOption};
 use openssl::ec::{EcGroup, EcKey};
@@ -142,12 +145,16 @@ fn server_cert(ca: &TestCa) -> (X509, PKey<Private>) {
 }
 
 fn acceptor(ca: &TestCa) -> Arc<SslAcceptor> {
+    Arc::new(owned_acceptor(ca))
+}
+
+fn owned_acceptor(ca: &TestCa) -> SslAcceptor {
     let (cert, key) = server_cert(ca);
     let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
     b.set_private_key(&key).unwrap();
     b.set_certificate(&cert).unwrap();
     b.check_private_key().unwrap();
-    Arc::new(b.build())
+    b.build()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -992,4 +999,241 @@ fn bench_hundred_peers_ten_dead() {
         t.as_secs_f64(),
         t.as_secs_f64() / deadline.as_secs_f64()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conditional requests against the real metadata-exporter
+
+/// `(url, If-None-Match sent, status, body bytes)` of one answer.
+type Seen = (String, Option<String>, u16, usize);
+
+/// The real client, recording every answer.
+#[derive(Default)]
+struct Recording {
+    inner: ReqwestClient,
+    seen: Mutex<Vec<Seen>>,
+}
+
+impl HttpGet for Recording {
+    fn get(&self, req: Request) -> GetFuture<'_> {
+        Box::pin(async move {
+            let (url, tag) = (req.url.clone(), req.if_none_match.clone());
+            let r = self.inner.get(req).await;
+            if let Ok(resp) = &r {
+                let row = (url, tag, resp.status, resp.body.len());
+                self.seen.lock().unwrap().push(row);
+            }
+            r
+        })
+    }
+}
+
+impl Recording {
+    fn take(&self) -> Vec<Seen> {
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+}
+
+fn exporter_local(uuid: &str, peer_pub: &str, ca: &str, services: usize) -> String {
+    let services: Vec<Value> = (0..services)
+        .map(|i| json!({"hostname": format!("svc-{i}.ns.svc.peer.local"), "ports": [{"name": "http", "port": 8080, "protocol": "HTTP"}]}))
+        .collect();
+    json!({
+        "public": {"clusterUUID": uuid, "authnKeyPub": peer_pub, "rootCA": ca},
+        "federation": {"ingressGateways": [{"address": "10.0.0.1", "port": 15443}], "publicServices": services},
+        "multicluster": {"ingressGateways": [{"address": "10.0.0.1", "port": 15443}], "apiHost": "127.0.0.1:1", "networkName": "network-peer"},
+    })
+    .to_string()
+}
+
+fn gauge(out: &Outcome, name: &str, peer: &str, part: &str) -> Option<f64> {
+    out.metrics.as_ref()?.gauges.iter().find_map(|g| {
+        (g.name == name && g.labels["name"] == peer && g.labels["part"] == part).then_some(g.value)
+    })
+}
+
+/// Two polls of an unchanged real exporter: the first gets 200s and stores the ETags next to
+/// the documents; the second sends them, gets 304s with empty bodies, and its status patch
+/// carries only the refreshed timestamps and conditions (the cache is untouched). Then the
+/// exporter's federation document changes: the third poll gets a 200 for it (new tag) and
+/// still a 304 for the public document.
+#[test]
+fn second_poll_of_the_real_exporter_gets_304s_and_keeps_the_cache() {
+    let _serial = serial();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let ca = test_ca("istio-hooks etag test CA");
+    let (local_priv, local_pub) = pki::generate_ed25519_keypair().unwrap();
+    let (_, peer_pub) = pki::generate_ed25519_keypair().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let local_file = dir.path().join(exporter::LOCAL_FILE);
+    std::fs::write(
+        &local_file,
+        exporter_local("peer-uuid", &peer_pub, &ca.pem, 20),
+    )
+    .unwrap();
+    let remote = json!({LOCAL_UUID: {"clusterUUID": LOCAL_UUID, "authnKeyPub": local_pub, "rootCA": ca.pem}});
+    std::fs::write(dir.path().join(exporter::REMOTE_FILE), remote.to_string()).unwrap();
+    let mut config = exporter::Config::new(dir.path().to_owned());
+    config.reload_interval = Duration::from_millis(50);
+    config.tls = Some(owned_acceptor(&ca));
+    let running = rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        exporter::spawn(listener, config).unwrap()
+    });
+    let endpoint = format!("https://127.0.0.1:{}/metadata/", running.addr.port());
+    let values = json!({
+        "global": {"discovery": {"clusterUUID": LOCAL_UUID, "clusterDomain": "local.cluster"}, "modules": {"publicDomainTemplate": "%s.example.com"}},
+        "istio": {"federation": {"enabled": true}, "multicluster": {"enabled": true},
+                  "internal": {"remoteAuthnKeypair": {"pub": local_pub, "priv": local_priv}}},
+    });
+    let spec = |multi: bool| {
+        let mut s = json!({"metadataEndpoint": endpoint, "metadata": {"ca": ca.pem}});
+        if !multi {
+            s["trustDomain"] = json!("peer.local");
+        }
+        s
+    };
+    let mut fed = json!({"metadata": {"name": "fed"}, "spec": spec(false), "status": {}});
+    let mut mc = json!({"metadata": {"name": "mc"}, "spec": spec(true), "status": {}});
+    let http = Recording::default();
+    let hook = istio_hooks::hooks::find("fetch-remote-metadata").unwrap();
+    let poll = |fed: &Value, mc: &Value| {
+        let item = |o: &Value| json!([{"filterResult": o}]);
+        let ctx = json!([{"binding": "main", "type": "Group", "groupName": "main", "snapshots": {
+            "federations": item(fed), "multiclusters": item(mc), "multiclouds": []}}]);
+        let snaps =
+            binding::fold(binding::parse(&serde_json::to_vec(&ctx).unwrap(), "test").unwrap());
+        let out = execute(hook, &snaps, &values, &json!({}), Utc::now(), &http).unwrap();
+        (out, http.take())
+    };
+    // What the apiserver does with the hook's merge patches.
+    let apply = |cr: &mut Value, out: &Outcome, name: &str| {
+        let mut st = cr["status"].clone();
+        json_patch::merge(&mut st, status(out, name));
+        cr["status"] = st;
+    };
+    let metadata_requests = |seen: &[Seen]| {
+        seen.iter()
+            .filter(|(url, ..)| url.contains("/metadata/"))
+            .map(|(url, tag, code, len)| {
+                (
+                    url.rsplit('/').next().unwrap().to_owned(),
+                    tag.is_some(),
+                    *code,
+                    *len,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+
+    // 1. Cold: 200s with bodies, ETags stored.
+    let (out, seen) = poll(&fed, &mc);
+    let cold = metadata_requests(&seen);
+    assert_eq!(cold.len(), 4, "{cold:?}");
+    assert!(
+        cold.iter()
+            .all(|(_, tag, code, len)| !tag && *code == 200 && *len > 0),
+        "{cold:?}"
+    );
+    for name in ["fed", "mc"] {
+        let cache = &status(&out, name)["metadataCache"];
+        for key in ["publicETag", "privateETag"] {
+            let tag = cache[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: no {key} in {cache}"));
+            assert!(
+                tag.starts_with('"') && tag.ends_with('"') && tag.len() <= 130,
+                "{tag}"
+            );
+        }
+        assert_eq!(
+            cond(status(&out, name), "PrivateMetadataExchangeReady").1,
+            "Succeeded"
+        );
+    }
+    apply(&mut fed, &out, "fed");
+    apply(&mut mc, &out, "mc");
+    let cached_fed = fed["status"]["metadataCache"].clone();
+
+    // 2. Warm: every metadata request carries its tag and gets a bodiless 304.
+    let (out, seen) = poll(&fed, &mc);
+    let warm = metadata_requests(&seen);
+    assert_eq!(warm.len(), 4, "{warm:?}");
+    assert!(
+        warm.iter()
+            .all(|(_, tag, code, len)| *tag && *code == 304 && *len == 0),
+        "{warm:?}"
+    );
+    let bytes = |v: &[(String, bool, u16, usize)]| v.iter().map(|r| r.3).sum::<usize>();
+    println!(
+        "body bytes: cold poll {}, warm poll {}",
+        bytes(&cold),
+        bytes(&warm)
+    );
+    for name in ["fed", "mc"] {
+        let st = status(&out, name);
+        let keys: Vec<&str> = st["metadataCache"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            keys,
+            ["publicLastFetchTimestamp", "privateLastFetchTimestamp"],
+            "{name}: {st}"
+        );
+        assert_eq!(cond(st, "PublicMetadataExchangeReady").1, "Succeeded");
+        assert_eq!(cond(st, "PrivateMetadataExchangeReady").1, "Succeeded");
+        for part in ["public", "private"] {
+            assert_eq!(
+                gauge(&out, "d8_istio_alliance_metadata_not_modified", name, part),
+                Some(1.0)
+            );
+        }
+    }
+    apply(&mut fed, &out, "fed");
+    apply(&mut mc, &out, "mc");
+    for key in ["public", "private", "publicETag", "privateETag"] {
+        assert_eq!(
+            fed["status"]["metadataCache"][key], cached_fed[key],
+            "{key}"
+        );
+    }
+
+    // 3. The peer publishes one more service: its federation document comes back in full with
+    //    a new tag; the public document is still not modified.
+    std::fs::write(
+        &local_file,
+        exporter_local("peer-uuid", &peer_pub, &ca.pem, 21),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let (out, seen) = poll(&fed, &mc);
+    let after = metadata_requests(&seen);
+    let code = |doc: &str| after.iter().find(|r| r.0 == doc).map(|r| r.2);
+    assert_eq!(code("federation.json"), Some(200), "{after:?}");
+    assert_eq!(code("multicluster.json"), Some(304), "{after:?}");
+    assert!(
+        after
+            .iter()
+            .filter(|r| r.0 == "public.json")
+            .all(|r| r.2 == 304),
+        "{after:?}"
+    );
+    let cache = &status(&out, "fed")["metadataCache"];
+    assert_eq!(
+        cache["private"]["publicServices"].as_array().unwrap().len(),
+        21
+    );
+    assert_ne!(cache["privateETag"], cached_fed["privateETag"]);
+    assert!(
+        cache.get("public").is_none() && cache.get("publicETag").is_none(),
+        "{cache}"
+    );
+    rt.block_on(running.shutdown());
 }

@@ -1,7 +1,8 @@
 //! Golden-file tests for every hook: one runner walks `testdata/<hook>/<case>/`.
 //!
 //! A case holds `binding-context.json` and optionally `values.json`, `config-values.json`,
-//! `http.json` (canned answers by URL: `{"status": 200, "body": …}` or `{"error": "timeout" |
+//! `http.json` (canned answers by URL: `{"status": 200, "body": …, "etag": "\"…\""}` (a request
+//! with that `If-None-Match` gets a 304) or `{"error": "timeout" |
 //! "too-large" | "<transport message>"}`), `now.txt` (RFC 3339) and `mask.json` (JSON pointers
 //! into the values patch whose generated values are masked). Expected outputs:
 //! `values-patch.json`, `object-patches.jsonl`, `metrics.jsonl`, `http-requests.json`, or
@@ -49,7 +50,11 @@ fn canned(case: &Path) -> CannedClient {
                     Some(v) => serde_json::to_vec(v).unwrap(),
                     None => Vec::new(),
                 };
-                Ok(Response { status, body })
+                let etag = answer
+                    .get("etag")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                Ok(Response { status, body, etag })
             }
         };
         client.answers.insert(url.clone(), result);
@@ -197,7 +202,13 @@ fn run_case(hook: &dyn Hook, case: &Path, g: &mut Golden) {
     if !seen.is_empty() || case.join("http.json").exists() {
         let reqs: Vec<Value> = seen
             .iter()
-            .map(|r| json!({"url": r.url, "bearer": r.bearer.is_some()}))
+            .map(|r| {
+                let mut v = json!({"url": r.url, "bearer": r.bearer.is_some()});
+                if let Some(tag) = &r.if_none_match {
+                    v["ifNoneMatch"] = json!(tag);
+                }
+                v
+            })
             .collect();
         g.compare(case, "http-requests.json", &pretty(&Value::Array(reqs)));
     }

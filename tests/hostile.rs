@@ -359,7 +359,7 @@ fn hostile_remote_documents_never_replace_a_good_cache() {
         ] {
             client
                 .answers
-                .insert(format!("{base}{leaf}"), Ok(Response { status: 200, body }));
+                .insert(format!("{base}{leaf}"), Ok(Response::new(200, body)));
         }
         let out = execute(hook, &snapshots, &values, &config, now, &client)
             .unwrap_or_else(|e| panic!("{what}: the hook fails as a whole: {e}"));

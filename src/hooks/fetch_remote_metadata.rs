@@ -14,6 +14,7 @@ mod metrics;
 mod status;
 
 use crate::domain::crd::{ObjectMeta, PeerKind, PeerSpec, API_VERSION, PEER_JQ_FILTER};
+use crate::domain::jwt;
 use crate::domain::pki::rfc3339;
 use crate::domain::settings::Settings;
 use crate::domain::validate::is_cluster_uuid;
@@ -21,7 +22,7 @@ use crate::runtime::config::{Events, HookConfig, Schedule};
 use crate::runtime::{Hook, HookInput, HookOutput, Metrics, ObjectOp, Snapshots};
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
-use exchange::{Ctx, Report, Target};
+use exchange::{Cached, Ctx, Report, Target};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -66,11 +67,12 @@ impl Hook for FetchRemoteMetadata {
         if peers.is_empty() {
             return Ok(out);
         }
+        let signer = jwt::Signer::from_pem(&keypair.private).map_err(|e| format!("{e:#}"));
         let ctx = Ctx {
             http: input.http,
             now: input.now,
             own_uuid: &settings.cluster_uuid,
-            private_key_pem: &keypair.private,
+            signer: &signer,
             timeout: settings.fetch_timeout,
             max_bytes: settings.max_response_bytes,
         };
@@ -186,6 +188,19 @@ fn target(
         .and_then(Value::as_str)
         .filter(|u| is_cluster_uuid(u))
         .map(str::to_owned);
+    let cached = |doc: &str, tag: &str| {
+        let cache = status.get("metadataCache");
+        let etag = cache
+            .and_then(|c| c.get(tag))
+            .and_then(Value::as_str)
+            .and_then(exchange::entity_tag)
+            .map(str::to_owned);
+        // The document is only needed (and cloned) when there is a tag to send with it.
+        let doc = etag
+            .as_ref()
+            .and_then(|_| cache.and_then(|c| c.get(doc)).cloned());
+        Cached { doc, etag }
+    };
     Target {
         kind,
         name,
@@ -194,6 +209,8 @@ fn target(
         ca_pem: spec.metadata.ca.clone().filter(|ca| !ca.trim().is_empty()),
         insecure_skip_verify: spec.metadata.insecure_skip_verify,
         pinned_uuid,
+        cached_public: cached("public", status::PUBLIC_ETAG),
+        cached_private: cached("private", status::PRIVATE_ETAG),
     }
 }
 

@@ -20,12 +20,28 @@ pub struct Request {
     /// Deadline for connect and the whole exchange.
     pub timeout: Duration,
     pub max_bytes: u64,
+    /// Sent as `If-None-Match` (one entity-tag, already checked by the caller).
+    pub if_none_match: Option<String>,
 }
 
+/// A complete answer. Every status is passed through (a 304 is not an error).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,
     pub body: Vec<u8>,
+    /// The `ETag` header as sent, when it is a visible-ASCII string (untrusted: check it).
+    pub etag: Option<String>,
+}
+
+impl Response {
+    /// A response without an `ETag`.
+    pub fn new(status: u16, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            body,
+            etag: None,
+        }
+    }
 }
 
 /// Why no response came back.
@@ -98,6 +114,9 @@ impl ReqwestClient {
         if let Some(t) = &req.bearer {
             rb = rb.bearer_auth(t);
         }
+        if let Some(tag) = &req.if_none_match {
+            rb = rb.header(reqwest::header::IF_NONE_MATCH, tag);
+        }
         let deadline = req.timeout;
         let work = async {
             let resp = rb
@@ -105,6 +124,11 @@ impl ReqwestClient {
                 .await
                 .map_err(|e| Failure::Transport(error_chain(&e)))?;
             let status = resp.status().as_u16();
+            let etag = resp
+                .headers()
+                .get(reqwest::header::ETAG)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             if resp.content_length().is_some_and(|n| n > req.max_bytes) {
                 return Err(Failure::TooLarge(req.max_bytes));
             }
@@ -117,7 +141,7 @@ impl ReqwestClient {
                 }
                 body.extend_from_slice(&chunk);
             }
-            Ok(Response { status, body })
+            Ok(Response { status, body, etag })
         };
         match tokio::time::timeout(deadline, work).await {
             Ok(r) => r.map_err(|e| match e {
@@ -178,7 +202,9 @@ impl HttpGet for ReqwestClient {
     }
 }
 
-/// Canned answers by URL, for golden tests: `status`+`body`, or a failure. Records requests.
+/// Canned answers by URL, for golden tests: `status`+`body` (+`etag`), or a failure. A request
+/// whose `If-None-Match` equals the canned answer's `etag` gets a 304 with that `etag` and no
+/// body, as the metadata-exporter answers. Records requests.
 #[derive(Default)]
 pub struct CannedClient {
     pub answers: BTreeMap<String, Result<Response, Failure>>,
@@ -194,6 +220,11 @@ impl HttpGet for CannedClient {
             )))
         });
         let answer = match answer {
+            Ok(r) if r.etag.is_some() && r.etag == req.if_none_match => Ok(Response {
+                status: 304,
+                body: Vec::new(),
+                etag: r.etag,
+            }),
             Ok(r) if r.body.len() as u64 > req.max_bytes => Err(Failure::TooLarge(req.max_bytes)),
             other => other,
         };

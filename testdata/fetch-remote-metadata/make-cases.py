@@ -338,3 +338,95 @@ case("cluster-uuid-missing", [(F, fed("proper-federation-0", 0))], http=answers_
 many = [{"hostname": f"s{i}.ns.svc.elsewhere", "ports": [{"name": "http", "port": 80}]} for i in range(25)]
 case("many-dropped-items", [(F, fed("federation-0", 0))],
      http=answers_for_fed("federation-0", 0, private=fed_private(0, many)))
+
+# 22-24. Conditional requests (ETag / If-None-Match → 304). A cache as the hook writes it: the
+#        validated documents (ports with protocols, services sorted by hostname).
+PROTO = {"ppp": "TCP", "https-ppp": "TLS", "grpc-ppp": "HTTP2", "http-ppp": "HTTP"}
+
+
+def fed_private_cached(i):
+    d = fed_private(i)
+    for s in d["publicServices"]:
+        s["ports"] = [dict(p, protocol=PROTO[p["name"]]) for p in s["ports"]]
+    d["publicServices"].sort(key=lambda s: s["hostname"])
+    return d
+
+
+def tagged(answer, tag):
+    return dict(answer, etag=tag)
+
+
+OLD = "2026-11-21T23:59:45Z"
+
+
+def cache_of(pub, priv, ptag=None, vtag=None):
+    c = {"public": pub, "private": priv, "publicLastFetchTimestamp": OLD, "privateLastFetchTimestamp": OLD}
+    if ptag is not None:
+        c["publicETag"] = ptag
+    if vtag is not None:
+        c["privateETag"] = vtag
+    return c
+
+
+# 22. Unchanged peers answer 304 to both documents: no document in the patch, only the
+#     timestamps and conditions; the multicluster API probe still runs. A peer whose public
+#     document changed sends a 200 with a new tag, its private part is still a 304.
+http = {}
+for name, i in [("nm-federation", 0), ("changed-public", 2)]:
+    a = answers_for_fed(name, i)
+    pub, priv = (f"https://{name}/metadata/{p}" for p in ("public/public.json", "private/federation.json"))
+    http[pub] = tagged(a[pub], f'"pub-{i}-v2"' if name == "changed-public" else f'"pub-{i}"')
+    http[priv] = tagged(a[priv], f'"fed-{i}"')
+a = answers_for_mc("nm-multicluster", 1)
+for url, ans in a.items():
+    if "/metadata/" in url:
+        http[url] = tagged(ans, '"mc-1-' + ("pub" if "public" in url else "priv") + '"')
+    else:
+        http[url] = ans
+case("etag-not-modified", [
+    (F, fed("changed-public", 2, cache=cache_of(public(2), fed_private_cached(2), '"pub-2"', '"fed-2"'))),
+    (F, fed("nm-federation", 0, cache=cache_of(public(0), fed_private_cached(0), '"pub-0"', '"fed-0"'))),
+    (M, mc("nm-multicluster", cache=cache_of(public(1), mc_private(1), '"mc-1-pub"', '"mc-1-priv"'))),
+], http=http, config=BOTH)
+
+# 23. Tags that must not be sent: no cached document, an invalid cached document, a cached
+#     private document that validation trims (a dropped item), malformed tags (weak, unquoted,
+#     too long, control character, not a string). Malformed stored tags are removed when the
+#     peer answers without an ETag (a Deckhouse peer); a private document with dropped items
+#     gets no stored tag.
+foreign = fed_private_cached(0)
+foreign["publicServices"].append({"hostname": "x.ns.svc.elsewhere", "ports": [{"name": "http", "port": 80, "protocol": "HTTP"}]})
+peers = {
+    "tag-without-cache": {"publicETag": '"pub-0"', "privateETag": '"fed-0"'},
+    "tag-cache-invalid": dict(cache_of(dict(public(0), rootCA=NON_CA), {"ingressGateways": "no"}, '"pub-0"', '"fed-0"')),
+    "tag-private-trimmed": cache_of(public(0), foreign, '"pub-0"', '"fed-0"'),
+    "weak-and-unquoted": cache_of(public(0), fed_private_cached(0), 'W/"pub-0"', "fed-0"),
+    "too-long-and-control": cache_of(public(0), fed_private_cached(0), '"' + "a" * 129 + '"', '"fed\t0"'),
+    "not-a-string": cache_of(public(0), fed_private_cached(0), 7, {"tag": '"fed-0"'}),
+}
+http = {}
+for name in peers:
+    a = answers_for_fed(name, 0)
+    for url, ans in a.items():
+        # Peers with malformed stored tags do not send ETags (the stored ones are removed).
+        http[url] = ans if name in ("weak-and-unquoted", "too-long-and-control", "not-a-string") else tagged(
+            ans, '"pub-0"' if "public" in url else '"fed-0"')
+http["https://private-drops/metadata/public/public.json"] = tagged(ok(public(0)), '"pub-0"')
+http["https://private-drops/metadata/private/federation.json"] = tagged(ok(fed_private(0, services=foreign["publicServices"])), '"fed-drops"')
+case("etag-not-sent", [(F, fed(n, 0, cache=c)) for n, c in sorted(peers.items())]
+     + [(F, fed("private-drops", 0, cache=cache_of(public(0), fed_private_cached(0), '"pub-0"', '"fed-old"')))], http=http)
+
+# 24. A 304 to a request without If-None-Match is a NonOKResponse (public, then private); a
+#     304 naming another tag than ours is retried once without the header (and the retry's 304
+#     fails the same way).
+http = {
+    "https://unasked-public/metadata/public/public.json": {"status": 304},
+    "https://unasked-private/metadata/public/public.json": ok(public(0)),
+    "https://unasked-private/metadata/private/federation.json": {"status": 304},
+    "https://other-tag/metadata/public/public.json": {"status": 304, "etag": '"someone-else"'},
+}
+case("etag-unasked-304", [
+    (F, fed("other-tag", 0, cache=cache_of(public(0), fed_private_cached(0), '"pub-0"', '"fed-0"'))),
+    (F, fed("unasked-private", 0)),
+    (F, fed("unasked-public", 0)),
+], http=http)

@@ -1,12 +1,19 @@
 //! One peer's metadata exchange (SPEC §5.2) as a future: GET public, validate, pin the
 //! clusterUUID, sign a token, GET private, validate, and for multicluster peers probe the
 //! remote API. Never fails: every problem becomes a condition in the returned [`Report`].
+//!
+//! Conditional requests: each document's entity-tag is stored next to it in the CR status. A
+//! tag is sent as `If-None-Match` only when it is well-formed ([`entity_tag`]) and the cached
+//! document it belongs to re-validates now to exactly itself, so a 304 can always be answered
+//! with a document that the same validation would have produced from a fresh body. A private
+//! document whose validation dropped items gets no stored tag (a later change of
+//! `spec.trustDomain` must see the full body again).
 
 use crate::domain::crd::PeerKind;
 use crate::domain::jwt::{self, Scope};
 use crate::domain::metadata::PublicMetadata;
 use crate::domain::validate::{self, Dropped};
-use crate::runtime::http::{Failure, HttpGet, Request};
+use crate::runtime::http::{Failure, HttpGet, Request, Response};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::time::Duration;
@@ -15,13 +22,46 @@ use std::time::Duration;
 const MAX_MESSAGE: usize = 1024;
 /// Lifetime of the `api`-scope token minted for the remote API probe.
 const PROBE_TOKEN_TTL: Duration = Duration::from_secs(60);
+/// Longest entity-tag stored or sent, quotes included (the exporter's are 34 bytes).
+pub(crate) const MAX_ENTITY_TAG: usize = 130;
+
+/// `tag` when it is a strong entity-tag of visible ASCII within [`MAX_ENTITY_TAG`] bytes
+/// (RFC 9110 §8.8.3 without obs-text): `"` then `%x21 / %x23-7E`* then `"`. Anything else is
+/// ignored, whether it comes from a peer or from the (editable) CR status.
+pub(crate) fn entity_tag(tag: &str) -> Option<&str> {
+    let inner = tag.strip_prefix('"')?.strip_suffix('"')?;
+    let ok = tag.len() <= MAX_ENTITY_TAG
+        && inner
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x7e).contains(&b));
+    ok.then_some(tag)
+}
+
+/// A cached document and its stored entity-tag, as read from the CR status (both untrusted).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Cached {
+    pub doc: Option<Value>,
+    /// Well-formed tags only ([`entity_tag`]).
+    pub etag: Option<String>,
+}
+
+/// How a part that succeeded got its document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Freshness {
+    /// A 200: the document is new; the entity-tag to store with it, if any is usable.
+    Sent(Option<String>),
+    /// A 304 to our `If-None-Match`: the cached document stays as it is.
+    NotModified,
+}
 
 /// Everything shared by all exchanges of one run.
 pub(crate) struct Ctx<'a> {
     pub http: &'a dyn HttpGet,
     pub now: DateTime<Utc>,
     pub own_uuid: &'a str,
-    pub private_key_pem: &'a str,
+    /// The run's signing key, loaded once (loading costs far more than signing), or why it
+    /// cannot be loaded (every private exchange then fails with `TokenGenerationFailed`).
+    pub signer: &'a Result<jwt::Signer, String>,
     pub timeout: Duration,
     pub max_bytes: u64,
 }
@@ -39,6 +79,9 @@ pub(crate) struct Target {
     pub insecure_skip_verify: bool,
     /// The valid clusterUUID of the cached public metadata, if any.
     pub pinned_uuid: Option<String>,
+    /// Cached documents with their stored tags (documents read only when a tag is present).
+    pub cached_public: Cached,
+    pub cached_private: Cached,
 }
 
 impl Target {
@@ -119,6 +162,9 @@ pub(crate) struct Report {
     pub public_doc: Option<Value>,
     /// Validated private document to cache (only when the private part succeeded).
     pub private_doc: Option<Value>,
+    /// Whether `public_doc` / `private_doc` came in a 200 (and their tags) or a 304.
+    pub public_fresh: Freshness,
+    pub private_fresh: Freshness,
     /// Services (federation) published by the peer, for the log.
     pub services: usize,
     pub dropped: Vec<Dropped>,
@@ -177,7 +223,8 @@ async fn get(
     t: &Target,
     url: &str,
     bearer: Option<String>,
-) -> Result<(u16, Vec<u8>), (&'static str, String)> {
+    if_none_match: Option<&str>,
+) -> Result<Response, (&'static str, String)> {
     let req = Request {
         url: url.to_owned(),
         bearer,
@@ -185,11 +232,12 @@ async fn get(
         insecure_skip_verify: t.insecure_skip_verify,
         timeout: ctx.timeout,
         max_bytes: ctx.max_bytes,
+        if_none_match: if_none_match.map(str::to_owned),
     };
     // The deadline is the client's (HttpGet contract): it starts once the request is sent, so
     // local work such as building a TLS client for a new CA never counts against the peer.
     match ctx.http.get(req).await {
-        Ok(r) => Ok((r.status, r.body)),
+        Ok(r) => Ok(r),
         Err(Failure::TooLarge(n)) => Err((
             "ResponseTooLarge",
             format!("GET {url}: response larger than {n} bytes"),
@@ -207,29 +255,53 @@ async fn get(
     }
 }
 
-/// A GET whose answer must be a 200 with a JSON body.
+/// What a (conditional) metadata GET yielded.
+enum Got {
+    /// A 200: the parsed body and its usable entity-tag.
+    Body(Value, Option<String>),
+    /// A 304 to the tag we sent.
+    NotModified,
+}
+
+/// A GET whose answer must be a 200 with a JSON body, or a 304 when `if_none_match` was sent.
+/// A 304 that names another entity-tag than ours is not trusted: the document is then fetched
+/// once more without `If-None-Match`. A 304 to a request without a tag is a `NonOKResponse`.
 async fn get_json(
     ctx: &Ctx<'_>,
     t: &Target,
     url: &str,
     bearer: Option<String>,
     what: &str,
-) -> Result<Value, Cond> {
-    let (status, body) = get(ctx, t, url, bearer)
+    if_none_match: Option<&str>,
+) -> Result<Got, Cond> {
+    let failed = |(reason, msg)| Cond::failed(reason, msg);
+    let mut r = get(ctx, t, url, bearer.clone(), if_none_match)
         .await
-        .map_err(|(reason, msg)| Cond::failed(reason, msg))?;
-    if status != 200 {
+        .map_err(failed)?;
+    if let (304, Some(sent)) = (r.status, if_none_match) {
+        if r.etag.as_deref().is_none_or(|e| e == sent) {
+            return Ok(Got::NotModified);
+        }
+        r = get(ctx, t, url, bearer, None).await.map_err(failed)?;
+    }
+    if r.status != 200 {
         return Err(Cond::failed(
             "NonOKResponse",
-            format!("HTTP status {status} when fetching {what} metadata from {url}"),
+            format!(
+                "HTTP status {} when fetching {what} metadata from {url}",
+                r.status
+            ),
         ));
     }
-    serde_json::from_slice(&body).map_err(|e| {
-        Cond::failed(
-            "InvalidJSON",
-            format!("cannot parse {what} metadata from {url}: {e}"),
-        )
-    })
+    let etag = r.etag.as_deref().and_then(entity_tag).map(str::to_owned);
+    serde_json::from_slice(&r.body)
+        .map(|v| Got::Body(v, etag))
+        .map_err(|e| {
+            Cond::failed(
+                "InvalidJSON",
+                format!("cannot parse {what} metadata from {url}: {e}"),
+            )
+        })
 }
 
 /// Runs the whole exchange with one peer.
@@ -241,13 +313,15 @@ pub(crate) async fn exchange(ctx: &Ctx<'_>, t: &Target) -> Report {
         api: t.kind.is_multicluster().then(awaiting_private),
         public_doc: None,
         private_doc: None,
+        public_fresh: Freshness::Sent(None),
+        private_fresh: Freshness::Sent(None),
         services: 0,
         dropped: Vec::new(),
         endpoints: Vec::with_capacity(2),
         mismatch: None,
         api_check: None,
     };
-    let public = match fetch_public(ctx, t, &public_url).await {
+    let (public, public_fresh) = match fetch_public(ctx, t, &public_url).await {
         Ok(p) => p,
         Err(cond) => {
             r.public = cond;
@@ -284,30 +358,25 @@ pub(crate) async fn exchange(ctx: &Ctx<'_>, t: &Target) -> Report {
         "Public metadata exchange succeeded.",
     );
     r.public_doc = serde_json::to_value(&public).ok();
+    r.public_fresh = public_fresh;
 
     let private_url = t.private_url();
-    let token = match jwt::sign(
-        ctx.private_key_pem,
-        ctx.own_uuid,
-        &public.cluster_uuid,
-        t.scope(),
-        ctx.now,
-    ) {
+    let token = match sign(ctx, |s| {
+        s.sign(ctx.own_uuid, &public.cluster_uuid, t.scope(), ctx.now)
+    }) {
         Ok(tok) => tok,
         Err(e) => {
             r.private = Cond::failed(
                 "TokenGenerationFailed",
-                format!("cannot sign a token for {private_url}: {e:#}"),
+                format!("cannot sign a token for {private_url}: {e}"),
             );
             r.endpoints.push((private_url, true));
             return r;
         }
     };
-    let private = get_json(ctx, t, &private_url, Some(token), "private")
-        .await
-        .and_then(|v| validate_private(t, &v));
-    match private {
-        Ok((doc, services, dropped)) => {
+    match fetch_private(t, ctx, &private_url, token).await {
+        Ok(((doc, services, dropped), fresh)) => {
+            r.private_fresh = fresh;
             r.private = Cond::new(
                 CondStatus::True,
                 "Succeeded",
@@ -336,15 +405,79 @@ pub(crate) async fn exchange(ctx: &Ctx<'_>, t: &Target) -> Report {
     r
 }
 
-async fn fetch_public(ctx: &Ctx<'_>, t: &Target, url: &str) -> Result<PublicMetadata, Cond> {
+/// The stored tag of `cached` with the validated cached document, when the document
+/// re-validates to exactly itself (so a 304 means the same as a fresh 200 would).
+fn usable<T>(
+    cached: &Cached,
+    validate: impl FnOnce(&Value) -> Option<(Value, T)>,
+) -> Option<(&str, T)> {
+    let tag = cached.etag.as_deref()?;
+    let doc = cached.doc.as_ref()?;
+    let (again, validated) = validate(doc)?;
+    (again == *doc).then_some((tag, validated))
+}
+
+async fn fetch_public(
+    ctx: &Ctx<'_>,
+    t: &Target,
+    url: &str,
+) -> Result<(PublicMetadata, Freshness), Cond> {
     check_base(&t.base).map_err(|m| Cond::failed("FetchFailed", m))?;
-    let v = get_json(ctx, t, url, None, "public").await?;
-    validate::public_metadata(&v, ctx.now)
-        .map_err(|m| Cond::failed("InvalidPublicMetadata", format!("{url}: {m}")))
+    let cached = usable(&t.cached_public, |v| {
+        let p = validate::public_metadata(v, ctx.now).ok()?;
+        Some((serde_json::to_value(&p).ok()?, p))
+    });
+    let tag = cached.as_ref().map(|(tag, _)| *tag);
+    match (get_json(ctx, t, url, None, "public", tag).await?, cached) {
+        (Got::NotModified, Some((_, doc))) => Ok((doc, Freshness::NotModified)),
+        (Got::NotModified, None) => Err(not_modified_unasked(url, "public")),
+        (Got::Body(v, etag), _) => validate::public_metadata(&v, ctx.now)
+            .map(|p| (p, Freshness::Sent(etag)))
+            .map_err(|m| Cond::failed("InvalidPublicMetadata", format!("{url}: {m}"))),
+    }
+}
+
+/// Unreachable in practice ([`get_json`] only reports a 304 to a sent tag); kept total.
+fn not_modified_unasked(url: &str, what: &str) -> Cond {
+    Cond::failed(
+        "NonOKResponse",
+        format!("HTTP status 304 when fetching {what} metadata from {url}"),
+    )
+}
+
+type PrivateDoc = (Value, usize, Vec<Dropped>);
+
+/// GET the private document (conditionally when the cached one is usable) and validate it. A
+/// document whose validation dropped items is stored without an entity-tag.
+async fn fetch_private(
+    t: &Target,
+    ctx: &Ctx<'_>,
+    url: &str,
+    token: String,
+) -> Result<(PrivateDoc, Freshness), Cond> {
+    let cached = usable(&t.cached_private, |v| {
+        let ok = validate_private(t, v)
+            .ok()
+            .filter(|(_, _, d)| d.is_empty())?;
+        Some((ok.0.clone(), ok))
+    });
+    let tag = cached.as_ref().map(|(tag, _)| *tag);
+    match (
+        get_json(ctx, t, url, Some(token), "private", tag).await?,
+        cached,
+    ) {
+        (Got::NotModified, Some((_, doc))) => Ok((doc, Freshness::NotModified)),
+        (Got::NotModified, None) => Err(not_modified_unasked(url, "private")),
+        (Got::Body(v, etag), _) => {
+            let doc = validate_private(t, &v)?;
+            let etag = etag.filter(|_| doc.2.is_empty());
+            Ok((doc, Freshness::Sent(etag)))
+        }
+    }
 }
 
 /// The validated private document as cached JSON, the number of services, dropped items.
-fn validate_private(t: &Target, v: &Value) -> Result<(Value, usize, Vec<Dropped>), Cond> {
+fn validate_private(t: &Target, v: &Value) -> Result<PrivateDoc, Cond> {
     let invalid = |m: String| {
         Cond::failed(
             "InvalidPrivateMetadata",
@@ -366,33 +499,73 @@ fn validate_private(t: &Target, v: &Value) -> Result<(Value, usize, Vec<Dropped>
     Ok((doc, services, dropped))
 }
 
+/// A token from the run's signer, or the error (`{:#}`-formatted) of loading or signing.
+fn sign(
+    ctx: &Ctx<'_>,
+    f: impl FnOnce(&jwt::Signer) -> anyhow::Result<String>,
+) -> Result<String, String> {
+    match ctx.signer {
+        Ok(s) => f(s).map_err(|e| format!("{e:#}")),
+        Err(e) => Err(e.clone()),
+    }
+}
+
 /// `RemoteAPIServerReady`: `GET https://<apiHost>/version` through the peer's api-proxy with a
 /// short-lived `api` token (same TLS settings, deadline and size limit as the metadata).
 async fn probe_api(ctx: &Ctx<'_>, t: &Target, api_host: &str, peer_uuid: &str) -> Cond {
     let url = format!("https://{api_host}/version");
-    let token = match jwt::sign_with_ttl(
-        ctx.private_key_pem,
-        ctx.own_uuid,
-        peer_uuid,
-        Scope::Api.as_str(),
-        ctx.now,
-        PROBE_TOKEN_TTL,
-    ) {
+    let token = match sign(ctx, |s| {
+        s.sign_with_ttl(
+            ctx.own_uuid,
+            peer_uuid,
+            Scope::Api.as_str(),
+            ctx.now,
+            PROBE_TOKEN_TTL,
+        )
+    }) {
         Ok(tok) => tok,
         Err(e) => {
             return Cond::failed(
                 "TokenGenerationFailed",
-                format!("cannot sign a token for {url}: {e:#}"),
+                format!("cannot sign a token for {url}: {e}"),
             )
         }
     };
-    match get(ctx, t, &url, Some(token)).await {
-        Ok((200, _)) => Cond::new(CondStatus::True, "RemoteAPIReachable", format!("GET {url} returned HTTP 200")),
-        Ok((code @ (401 | 403), _)) => Cond::failed(
+    match get(ctx, t, &url, Some(token), None).await.map(|r| r.status) {
+        Ok(200) => Cond::new(CondStatus::True, "RemoteAPIReachable", format!("GET {url} returned HTTP 200")),
+        Ok(code @ (401 | 403)) => Cond::failed(
             "RemoteAPIUnauthorized",
             format!("GET {url} returned HTTP {code}: the peer does not accept this cluster's token (yet)"),
         ),
-        Ok((code, _)) => Cond::failed("RemoteAPIBadResponse", format!("GET {url} returned HTTP {code}")),
+        Ok(code) => Cond::failed("RemoteAPIBadResponse", format!("GET {url} returned HTTP {code}")),
         Err((_, msg)) => Cond::failed("RemoteAPIUnreachable", msg),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entity_tags_are_quoted_strong_visible_ascii_within_the_limit() {
+        let max = format!("\"{}\"", "a".repeat(MAX_ENTITY_TAG - 2));
+        for ok in ["\"\"", "\"abc\"", "\"!#~\"", max.as_str()] {
+            assert_eq!(entity_tag(ok), Some(ok), "{ok:?}");
+        }
+        let over = format!("\"{}\"", "a".repeat(MAX_ENTITY_TAG - 1));
+        for bad in [
+            "",
+            "\"",
+            "abc",
+            "W/\"abc\"",
+            "\"a\"b\"",
+            "\"a b\"",
+            "\"a\tb\"",
+            "\"é\"",
+            "\"a\u{7f}\"",
+            over.as_str(),
+        ] {
+            assert_eq!(entity_tag(bad), None, "{bad:?}");
+        }
     }
 }

@@ -12,8 +12,11 @@
 //!   since the last successful fetch; absent until a part has succeeded once.
 //! - `d8_istio_alliance_remote_items_dropped{kind, name, reason}`: items validation dropped from
 //!   the last private document, per reason (only reasons that occurred).
+//! - `d8_istio_alliance_metadata_not_modified{kind, name, part=public|private}`: 1 when the part
+//!   was answered 304 to our `If-None-Match` in this run (cache reused), 0 when a 200 brought
+//!   the document; absent when the part failed or was not fetched.
 
-use super::exchange::{Report, Target};
+use super::exchange::{Freshness, Report, Target};
 use crate::runtime::Metrics;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -30,6 +33,7 @@ pub(crate) const MULTICLUSTER_UUID_MISMATCH: &str =
 pub(crate) const API_HOST_CHECK_ERROR: &str = "d8_istio_multicluster_api_host_check_error_count";
 pub(crate) const LAST_SUCCESS: &str = "d8_istio_alliance_metadata_last_success_seconds";
 pub(crate) const DROPPED: &str = "d8_istio_alliance_remote_items_dropped";
+pub(crate) const NOT_MODIFIED: &str = "d8_istio_alliance_metadata_not_modified";
 
 /// Records one peer's gauges. `last_success` are the `(public, private)` times of the last
 /// successful fetches after this run, when known.
@@ -89,6 +93,20 @@ pub(crate) fn record(
             f64::from(n),
             &[("kind", kind), ("name", &t.name), ("reason", reason)],
         );
+    }
+    let parts = [
+        ("public", r.public_doc.is_some(), &r.public_fresh),
+        ("private", r.private_doc.is_some(), &r.private_fresh),
+    ];
+    for (part, ok, fresh) in parts {
+        if ok {
+            let not_modified = *fresh == Freshness::NotModified;
+            m.set(
+                NOT_MODIFIED,
+                f64::from(u8::from(not_modified)),
+                &[("kind", kind), ("name", &t.name), ("part", part)],
+            );
+        }
     }
     for (part, at) in [("public", last_success.0), ("private", last_success.1)] {
         if let Some(at) = at {

@@ -1,9 +1,10 @@
 //! The status merge patch one exchange produces (SPEC §5.2): the parts of `metadataCache` that
-//! were fetched successfully, their timestamps, and `conditions` with Deckhouse's shape. The
+//! were fetched successfully, their timestamps and entity-tags, and `conditions` with
+//! Deckhouse's shape. A part answered with 304 (not modified) only refreshes its timestamp. The
 //! prior status is untrusted input: it is only compared with, never copied, except for the
 //! conditions of other types, which are kept as they are.
 
-use super::exchange::{Cond, Report};
+use super::exchange::{Cond, Freshness, Report};
 use serde_json::{Map, Value};
 
 pub(crate) const PUBLIC_READY: &str = "PublicMetadataExchangeReady";
@@ -13,24 +14,46 @@ pub(crate) const API_READY: &str = "RemoteAPIServerReady";
 /// Condition types this hook manages.
 const MANAGED: [&str; 3] = [PUBLIC_READY, PRIVATE_READY, API_READY];
 
+/// `metadataCache` keys of the stored entity-tags.
+pub(crate) const PUBLIC_ETAG: &str = "publicETag";
+pub(crate) const PRIVATE_ETAG: &str = "privateETag";
+
 /// The `status` object to merge-patch.
 pub(crate) fn status(prior: &Value, report: &Report, now: &str) -> Value {
     let mut status = Map::new();
     let mut cache = Map::new();
     let prior_cache = prior.get("metadataCache");
-    if let Some(doc) = &report.public_doc {
-        cache.insert(
-            "public".into(),
-            replacing(doc, prior_cache.and_then(|c| c.get("public"))),
-        );
-        cache.insert("publicLastFetchTimestamp".into(), Value::from(now));
-    }
-    if let Some(doc) = &report.private_doc {
-        cache.insert(
-            "private".into(),
-            replacing(doc, prior_cache.and_then(|c| c.get("private"))),
-        );
-        cache.insert("privateLastFetchTimestamp".into(), Value::from(now));
+    let parts = [
+        (
+            "public",
+            &report.public_doc,
+            &report.public_fresh,
+            PUBLIC_ETAG,
+        ),
+        (
+            "private",
+            &report.private_doc,
+            &report.private_fresh,
+            PRIVATE_ETAG,
+        ),
+    ];
+    for (part, doc, fresh, tag_key) in parts {
+        let Some(doc) = doc else { continue };
+        let prior_part = prior_cache.and_then(|c| c.get(part));
+        if let Freshness::Sent(tag) = fresh {
+            cache.insert(part.into(), replacing(doc, prior_part));
+            match tag {
+                Some(tag) => {
+                    cache.insert(tag_key.into(), Value::from(tag.as_str()));
+                }
+                // A peer that stopped sending ETags (or a Deckhouse peer): drop the stale tag.
+                None if prior_cache.and_then(|c| c.get(tag_key)).is_some() => {
+                    cache.insert(tag_key.into(), Value::Null);
+                }
+                None => {}
+            }
+        }
+        cache.insert(format!("{part}LastFetchTimestamp"), Value::from(now));
     }
     if !cache.is_empty() {
         status.insert("metadataCache".into(), Value::Object(cache));
