@@ -53,8 +53,8 @@ pub(crate) fn read_peers(
 ) -> Vec<crate::domain::crd::Peer> {
     let mut out = Vec::new();
     for kind in kinds {
-        for item in snapshots.get(kind.binding()) {
-            match crate::domain::crd::Peer::from_json(*kind, item) {
+        for item in snapshots.get_raw(kind.binding()) {
+            match crate::domain::crd::Peer::from_raw(*kind, item) {
                 Ok(p) => out.push(p),
                 Err(e) => tracing::warn!(error = %e, "skipping unreadable peer object"),
             }
