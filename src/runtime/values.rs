@@ -450,7 +450,30 @@ mod tests {
                 .collect();
             let got = serde_json::to_value(patch(&before, owned).unwrap()).unwrap();
             assert_eq!(got, want, "{sets:?}");
+            let raw = sets
+                .iter()
+                .map(|(p, v)| ((*p).to_owned(), serde_json::value::to_raw_value(v).unwrap()))
+                .collect();
+            let got_raw = patch_raw(&before, raw).unwrap();
+            assert_eq!(
+                serde_json::to_string(&got_raw).unwrap(),
+                serde_json::to_string(&want).unwrap(),
+                "raw {sets:?}"
+            );
         }
+        // The same value with its keys in another order is unchanged (compared as a tree once the
+        // text differs); a changed object is diffed key by key.
+        let raw = |text: &str| RawValue::from_string(text.to_owned()).unwrap();
+        let sets = vec![("internal.same".to_owned(), raw(r#"{ "a" : [1,2] }"#))];
+        assert!(patch_raw(&before, sets).unwrap().is_empty());
+        let reordered = json!({"istio": {"internal": {"o": {"b": 1, "a": [1]}}}});
+        let sets = vec![("internal.o".to_owned(), raw(r#"{"a":[1],"b":1}"#))];
+        assert!(patch_raw(&reordered, sets).unwrap().is_empty());
+        let sets = vec![("internal.o".to_owned(), raw(r#"{"a":[1],"b":2}"#))];
+        assert_eq!(
+            serde_json::to_string(&patch_raw(&reordered, sets).unwrap()).unwrap(),
+            r#"[{"op":"add","path":"/istio/internal/o/b","value":2}]"#
+        );
         let err = patch(&before, vec![("internal.num.x".to_owned(), json!(1))]).unwrap_err();
         assert!(err.contains("istio.internal.num is not an object"), "{err}");
     }
