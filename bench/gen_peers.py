@@ -1,15 +1,27 @@
 #!/usr/bin/env python3
 """Generates a beforeHelm binding context with N peers whose status caches hold S public services
-of P ports each, as addon-operator sends it to the values hooks (items are the jqFilter
-projections). Usage: gen_peers.py KIND N S P > bc.json, KIND = federation | multicluster.
+of P ports each, as addon-operator sends it to the values hooks.
+Usage: gen_peers.py KIND N S P [HOOK [BIN]] > bc.json, KIND = federation | multicluster.
+
+Each peer is first built as the whole custom resource (metadata, spec, status with both cached
+documents, fetch timestamps and conditions). With HOOK, every item's `filterResult` is that
+resource projected through the hook's real jqFilter for the binding, read from
+`BIN HOOK --config` (BIN defaults to target/release/istio-hooks) and applied with `jq`, so the
+benchmark measures exactly what the hook receives (update-ca-bundle, for one, never sees the
+private document). Without HOOK, the projection is the whole resource.
 Roots and keys are real (a few distinct ones, reused), so validation does its full work."""
-import json, os, subprocess, sys, tempfile
+import json, os, subprocess, sys
 
 kind, n, s, p = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-fix = os.path.join(os.path.dirname(__file__), "..", "testdata", "fixtures")
+hook = sys.argv[5] if len(sys.argv) > 5 else None
+here = os.path.dirname(os.path.abspath(__file__))
+binary = sys.argv[6] if len(sys.argv) > 6 else os.path.join(here, "..", "target", "release", "istio-hooks")
+fix = os.path.join(here, "..", "testdata", "fixtures")
 roots = [open(os.path.join(fix, f)).read() for f in ("root-a.pem", "root-b.pem")]
 keys = [open(os.path.join(fix, f)).read() for f in ("ed25519-a.pub", "ed25519-b.pub")]
-items = []
+cr_kind = "IstioFederation" if kind == "federation" else "IstioMulticluster"
+binding = "federations" if kind == "federation" else "multiclusters"
+objects = []
 for i in range(n):
     uuid = f"00000000-0000-4000-8000-{i:012d}"
     public = {"clusterUUID": uuid, "authnKeyPub": keys[i % 2], "rootCA": roots[i % 2]}
@@ -24,10 +36,24 @@ for i in range(n):
     else:
         spec = {"metadataEndpoint": f"https://istio-metadata.c{i}.example.com/metadata/", "enableIngressGateway": True}
         private = {"ingressGateways": gws, "apiHost": f"istio-api-proxy.c{i}.example.com", "networkName": f"network-c{i}", "clusterID": f"c{i}"}
-    items.append({"filterResult": {"metadata": {"name": f"peer-{i:05d}"}, "spec": spec,
-                                   "status": {"metadataCache": {"public": public, "private": private,
-                                                                "privateLastFetchTimestamp": "2026-11-22T00:00:00Z"}}}})
-binding = "federations" if kind == "federation" else "multiclusters"
+    conditions = [{"type": t, "status": "True", "reason": "Fetched", "message": "",
+                   "lastTransitionTime": "2026-11-22T00:00:00Z", "lastProbeTime": "2026-11-22T00:00:00Z"}
+                  for t in ("PublicMetadataFetched", "PrivateMetadataFetched")]
+    objects.append({"apiVersion": "deckhouse.io/v1alpha1", "kind": cr_kind,
+                    "metadata": {"name": f"peer-{i:05d}", "uid": f"00000000-0000-4000-9000-{i:012d}",
+                                 "resourceVersion": str(1000 + i), "generation": 1},
+                    "spec": spec,
+                    "status": {"metadataCache": {"public": public, "private": private,
+                                                 "publicLastFetchTimestamp": "2026-11-22T00:00:00Z",
+                                                 "privateLastFetchTimestamp": "2026-11-22T00:00:00Z"},
+                               "conditions": conditions}})
+if hook:
+    config = json.loads(subprocess.run([binary, hook, "--config"], check=True, capture_output=True, text=True).stdout)
+    jq_filter = next(b["jqFilter"] for b in config["kubernetes"] if b["name"] == binding)
+    projected = subprocess.run(["jq", "-c", f"[.[] | {jq_filter}]"], input=json.dumps(objects),
+                               check=True, capture_output=True, text=True).stdout
+    objects = json.loads(projected)
+items = [{"filterResult": o} for o in objects]
 snaps = {binding: items}
 if kind == "federation":
     snaps.update({"multiclusters": [], "multiclouds": []})

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Hook runs as whole processes on generated binding contexts, each against `jq -c .` over the same
-# file in the same run (the floor for "read the input once"). Median of RUNS runs; wall time and
-# peak RSS from /usr/bin/time. Prints a Markdown table.
+# Hook runs as whole processes on generated binding contexts (each item projected through the
+# hook's own jqFilter, see gen_peers.py), each against `jq -c .` over the same file in the same run
+# (the floor for "read the input once"). Median of RUNS runs; wall time and peak RSS from
+# /usr/bin/time. Start-up of the config commands with hyperfine when installed (against /bin/true
+# in the same run; STARTUP_RUNS, default 300), else a Python loop. Prints Markdown tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${ISTIO_HOOKS_BIN:-target/release/istio-hooks}
@@ -29,7 +31,7 @@ for shape in "federation render-service-entries 10 100 2" "federation render-ser
              "federation update-ca-bundle 1000 100 2" "multicluster multicluster-remote-secrets 100 0 0" "multicluster multicluster-remote-secrets 1000 0 0"; do
   set -- $shape
   kind=$1 hook=$2 n=$3 s=$4 p=$5
-  python3 bench/gen_peers.py "$kind" "$n" "$s" "$p" > "$tmp/bc.json"
+  python3 bench/gen_peers.py "$kind" "$n" "$s" "$p" "$hook" "$BIN" > "$tmp/bc.json"
   size=$(du -h "$tmp/bc.json" | cut -f1)
   read -r hs hk < <(measure "$tmp/bc.json" "$BIN" "$hook" --values "$tmp/values.json" --metrics-out /dev/null)
   read -r js jk < <(measure "$tmp/bc.json" jq -c .)
@@ -37,7 +39,20 @@ for shape in "federation render-service-entries 10 100 2" "federation render-ser
   echo "| $hook | $n × $s × $p | $size | $hs | $js | $ratio | $(awk -v k="$hk" 'BEGIN{printf "%.1f", k/1024}') | $(awk -v k="$jk" 'BEGIN{printf "%.1f", k/1024}') |"
 done
 # Start-up: the config calls run on every operator start for every hook.
-python3 - "$BIN" "$RUNS" <<'PY'
+if command -v hyperfine >/dev/null; then
+  echo
+  echo "| command | median ms | mean ± σ ms | min ms | max ms |"
+  echo "|---|---|---|---|---|"
+  hyperfine -N --warmup 20 --runs "${STARTUP_RUNS:-300}" --export-json "$tmp/startup.json" \
+    /bin/true "$BIN hook list" "$BIN hook config" "$BIN discovery --config" > /dev/null 2>&1
+  python3 - "$tmp/startup.json" "$BIN" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    cmd = r["command"].replace(sys.argv[2], "istio-hooks")
+    print(f"| `{cmd}` | {r['median']*1000:.2f} | {r['mean']*1000:.2f} ± {r['stddev']*1000:.2f} | {r['min']*1000:.2f} | {r['max']*1000:.2f} |")
+PY
+else
+  python3 - "$BIN" "$RUNS" <<'PY'
 import subprocess, sys, time
 b, runs = sys.argv[1], int(sys.argv[2]) * 20
 for args in (["hook", "list"], ["hook", "config"], ["discovery", "--config"]):
@@ -47,3 +62,4 @@ for args in (["hook", "list"], ["hook", "config"], ["discovery", "--config"]):
     ts.sort()
     print(f"| `{' '.join(args)}` start-up | median {ts[len(ts)//2]*1000:.2f} ms | p90 {ts[int(len(ts)*0.9)]*1000:.2f} ms | over {runs} runs |")
 PY
+fi

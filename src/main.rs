@@ -1,6 +1,10 @@
 //! Entry point: runs the command line, turning errors and panics into a non-zero exit with one
 //! line on stderr.
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     std::panic::set_hook(Box::new(|info| {
         let place = info

@@ -7,8 +7,8 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(contexts) = binding::parse(data, "fuzz.json") {
         let snapshots = binding::fold(contexts);
-        for items in snapshots.0.values() {
-            for item in items {
+        for binding in snapshots.bindings() {
+            for item in snapshots.get(binding) {
                 // What hooks do with every item: read it as JSON.
                 let _ = item.get("metadata");
             }

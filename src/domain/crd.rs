@@ -157,6 +157,24 @@ impl Peer {
         })
     }
 
+    /// [`Peer::from_json`] straight from the item's JSON text: the typed peer is the only tree
+    /// built. Errors read as [`Peer::from_json`]'s.
+    pub fn from_raw(kind: PeerKind, raw: &serde_json::value::RawValue) -> Result<Peer, String> {
+        match serde_json::from_str::<RawPeer>(raw.get()) {
+            Ok(raw) => Ok(Peer {
+                kind,
+                name: raw.metadata.name,
+                spec: raw.spec,
+                status: raw.status.unwrap_or_default(),
+            }),
+            // Read again as a tree, for the same message as from a `Value` (no text position).
+            Err(e) => match serde_json::from_str::<Value>(raw.get()) {
+                Ok(v) => Peer::from_json(kind, &v),
+                Err(_) => Err(format!("{} <unnamed>: {e}", kind.kind())),
+            },
+        }
+    }
+
     /// The metadata endpoint without trailing slashes (the base of every URL, SPEC §5.1).
     pub fn base_url(&self) -> &str {
         self.spec.metadata_endpoint.trim_end_matches('/')

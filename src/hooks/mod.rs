@@ -53,12 +53,49 @@ pub(crate) fn read_peers(
 ) -> Vec<crate::domain::crd::Peer> {
     let mut out = Vec::new();
     for kind in kinds {
-        for item in snapshots.get(kind.binding()) {
-            match crate::domain::crd::Peer::from_json(*kind, item) {
+        for item in snapshots.get_raw(kind.binding()) {
+            match crate::domain::crd::Peer::from_raw(*kind, item) {
                 Ok(p) => out.push(p),
                 Err(e) => tracing::warn!(error = %e, "skipping unreadable peer object"),
             }
         }
     }
     out
+}
+
+/// [`read_peers`] one at a time, sorted by name: only the names are read up front, and each
+/// peer (its cached documents) is built when the iterator reaches it, so a consumer that keeps
+/// only what it derives from a peer holds one peer's cache in memory at a time.
+pub(crate) fn peers_by_name<'a>(
+    snapshots: &'a crate::runtime::Snapshots,
+    kinds: &[crate::domain::crd::PeerKind],
+) -> impl Iterator<Item = crate::domain::crd::Peer> + 'a {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        name: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct NameOnly {
+        metadata: Meta,
+    }
+    let mut items: Vec<(
+        String,
+        crate::domain::crd::PeerKind,
+        &'a serde_json::value::RawValue,
+    )> = Vec::new();
+    for kind in kinds {
+        for item in snapshots.get_raw(kind.binding()) {
+            // An item without a readable name fails (and is skipped with a warning) below.
+            let name = serde_json::from_str::<NameOnly>(item.get())
+                .map(|n| n.metadata.name)
+                .unwrap_or_default();
+            items.push((name, *kind, item));
+        }
+    }
+    items.sort_by(|a, b| a.0.cmp(&b.0));
+    items.into_iter().filter_map(|(_, kind, item)| {
+        crate::domain::crd::Peer::from_raw(kind, item)
+            .map_err(|e| tracing::warn!(error = %e, "skipping unreadable peer object"))
+            .ok()
+    })
 }

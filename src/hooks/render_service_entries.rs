@@ -107,12 +107,11 @@ impl Hook for RenderServiceEntries {
         let mut out = HookOutput::default();
         let mut metrics = Metrics::new(METRIC_GROUP);
         let (federations, entries) = if settings.federation_enabled {
-            let mut peers = super::read_peers(input.snapshots, &[PeerKind::Federation]);
-            peers.sort_by(|a, b| a.name.cmp(&b.name));
-            let federations: Vec<Federation> = peers
-                .iter()
-                .filter_map(|p| proper_federation(p, &settings, input.now, &mut metrics))
-                .collect();
+            // One peer at a time, by name: each peer's cache is freed as soon as it has been read.
+            let federations: Vec<Federation> =
+                super::peers_by_name(input.snapshots, &[PeerKind::Federation])
+                    .filter_map(|p| proper_federation(&p, &settings, input.now, &mut metrics))
+                    .collect();
             let (entries, conflicts) = merge_service_entries(&federations);
             for c in &conflicts {
                 tracing::warn!(

@@ -40,8 +40,9 @@ pub struct HookInput<'a> {
 /// What a handler produces.
 #[derive(Debug, Default)]
 pub struct HookOutput {
-    /// Values to set, by dotted path under `istio.` (e.g. `internal.trustBundle`).
-    pub values: Vec<(String, Value)>,
+    /// Values to set, by dotted path under `istio.` (e.g. `internal.trustBundle`), as JSON text:
+    /// serialized once, straight from the hook's types (no [`Value`] tree).
+    pub values: Vec<(String, Box<serde_json::value::RawValue>)>,
     pub object_ops: Vec<ObjectOp>,
     pub metrics: Option<Metrics>,
 }
@@ -49,7 +50,7 @@ pub struct HookOutput {
 impl HookOutput {
     /// Sets `istio.<path>` to `value`.
     pub fn set(&mut self, path: &str, value: impl Serialize) {
-        let v = serde_json::to_value(value).expect("hook values serialize to JSON");
+        let v = serde_json::value::to_raw_value(&value).expect("hook values serialize to JSON");
         self.values.push((path.to_owned(), v));
     }
 }
@@ -57,7 +58,7 @@ impl HookOutput {
 /// The protocol-level result of one run, ready to be written.
 #[derive(Debug, Default)]
 pub struct Outcome {
-    pub values_patch: Vec<json_patch::PatchOperation>,
+    pub values_patch: Vec<values::ValuesOp>,
     pub object_ops: Vec<ObjectOp>,
     pub metrics: Option<Metrics>,
 }
@@ -107,7 +108,7 @@ pub fn execute(
         std::borrow::Cow::Owned(v)
     };
     let values_patch =
-        values::patch(&before, out.values).map_err(|e| format!("{}: {e}", hook.name()))?;
+        values::patch_raw(&before, out.values).map_err(|e| format!("{}: {e}", hook.name()))?;
     Ok(Outcome {
         values_patch,
         object_ops: out.object_ops,

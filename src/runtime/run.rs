@@ -104,17 +104,25 @@ pub fn run(hook: &dyn Hook, files: &Files) -> Result<(), String> {
 }
 
 fn write(outcome: &Outcome, files: &Files) -> Result<(), String> {
+    use std::io::Write;
     let write_file = |path: &Path, text: &str| {
         std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
     };
-    let patch = serde_json::to_string(&outcome.values_patch).expect("patch serializes");
+    // The patch is streamed: it can be megabytes, all of it already JSON text.
+    let patch = &outcome.values_patch;
     match &files.values_patch {
-        Some(p) if !outcome.values_patch.is_empty() => write_file(p, &patch)?,
+        Some(p) if !patch.is_empty() => {
+            let err = |e: std::io::Error| format!("cannot write {}: {e}", p.display());
+            let mut out = std::io::BufWriter::new(std::fs::File::create(p).map_err(err)?);
+            serde_json::to_writer(&mut out, patch).map_err(|e| err(e.into()))?;
+            out.flush().map_err(err)?;
+        }
         Some(_) => {}
         None => {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            writeln!(out, "{patch}")
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            serde_json::to_writer(&mut out, patch)
+                .map_err(std::io::Error::from)
+                .and_then(|_| out.write_all(b"\n"))
                 .and_then(|_| out.flush())
                 .map_err(|e| format!("cannot write the values patch to stdout: {e}"))?;
         }

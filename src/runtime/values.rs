@@ -6,6 +6,8 @@
 
 use json_patch::jsonptr::{Pointer, PointerBuf};
 use json_patch::{AddOperation, Patch, PatchOperation, RemoveOperation};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// The module's values root key.
@@ -42,6 +44,173 @@ pub fn set_path_default(values: &mut Value, dotted: &str, value: Value) -> Resul
         return Ok(());
     }
     set_path(values, dotted, value)
+}
+
+/// One operation of a values patch: either from the JSON Patch diff, or an `add` whose value is
+/// already JSON text (a hook's output serialized once, never built as a [`Value`] tree).
+/// Serializes exactly as [`PatchOperation`] does (`{"op":"add","path":…,"value":…}`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum ValuesOp {
+    Op(PatchOperation),
+    RawAdd(RawAdd),
+}
+
+/// An `add` of a value given as JSON text.
+#[derive(Debug, Clone, Serialize)]
+pub struct RawAdd {
+    op: AddTag,
+    pub path: PointerBuf,
+    pub value: Box<RawValue>,
+}
+
+/// Serializes as `"add"`.
+#[derive(Debug, Clone, Copy)]
+struct AddTag;
+
+impl Serialize for AddTag {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("add")
+    }
+}
+
+impl ValuesOp {
+    /// The op's JSON pointer.
+    pub fn path(&self) -> &str {
+        match self {
+            ValuesOp::Op(op) => op_path(op),
+            ValuesOp::RawAdd(a) => a.path.as_str(),
+        }
+    }
+}
+
+/// [`patch`] for values given as JSON text (what [`crate::runtime::HookOutput::set`] keeps):
+/// the same operations, but a value that is new or replaced whole goes into the patch as the
+/// text it is, and an unchanged one is recognised by comparing the old value's serialization
+/// with the text, without building either as a tree. Only when that fails (the old value's keys
+/// are in another order, or an object changed and must be diffed key by key) is the text parsed.
+pub fn patch_raw(
+    before: &Value,
+    sets: Vec<(String, Box<RawValue>)>,
+) -> Result<Vec<ValuesOp>, String> {
+    let overlapping = sets.iter().enumerate().any(|(i, (a, _))| {
+        sets.iter()
+            .skip(i + 1)
+            .any(|(b, _)| is_key_prefix(a, b) || is_key_prefix(b, a))
+    });
+    if overlapping {
+        let parsed = sets
+            .into_iter()
+            .map(|(p, raw)| Ok((p, parse_raw(&raw)?)))
+            .collect::<Result<Vec<_>, String>>()?;
+        return Ok(patch(before, parsed)?
+            .into_iter()
+            .map(ValuesOp::Op)
+            .collect());
+    }
+    let mut out = Vec::new();
+    for (dotted, raw) in sets {
+        raw_set_ops(before, &dotted, raw, &mut out)?;
+    }
+    out.sort_by(|a, b| a.path().cmp(b.path()));
+    Ok(out)
+}
+
+fn parse_raw(raw: &RawValue) -> Result<Value, String> {
+    serde_json::from_str(raw.get()).map_err(|e| format!("values: hook output is not JSON: {e}"))
+}
+
+/// [`set_ops`] for a value given as JSON text.
+fn raw_set_ops(
+    before: &Value,
+    dotted: &str,
+    raw: Box<RawValue>,
+    out: &mut Vec<ValuesOp>,
+) -> Result<(), String> {
+    let keys: Vec<&str> = std::iter::once(MODULE_ROOT)
+        .chain(dotted.split('.'))
+        .collect();
+    let mut path = PointerBuf::new();
+    let mut node = before;
+    for (i, key) in keys.iter().enumerate() {
+        let Value::Object(map) = node else {
+            return Err(format!("values: {} is not an object", keys[..i].join(".")));
+        };
+        path.push_back(*key);
+        let last = i == keys.len() - 1;
+        match map.get(*key) {
+            // A missing (or null) parent is created whole, holding the rest of the path.
+            Some(Value::Null) | None if !last => {
+                let mut text = String::new();
+                for k in &keys[i + 1..] {
+                    text.push('{');
+                    text.push_str(&serde_json::to_string(k).map_err(|e| e.to_string())?);
+                    text.push(':');
+                }
+                text.push_str(raw.get());
+                text.push_str(&"}".repeat(keys.len() - i - 1));
+                let nested = RawValue::from_string(text).map_err(|e| e.to_string())?;
+                return push_raw_add(out, path, nested);
+            }
+            None => return push_raw_add(out, path, raw),
+            Some(old) if last => {
+                if serializes_to(old, raw.get()) {
+                    return Ok(());
+                }
+                let value = parse_raw(&raw)?;
+                if *old == value {
+                    return Ok(());
+                }
+                if old.is_object() && value.is_object() {
+                    out.extend(
+                        diff_under(&path, old, &value)?
+                            .into_iter()
+                            .map(ValuesOp::Op),
+                    );
+                    return Ok(());
+                }
+                return push_raw_add(out, path, raw);
+            }
+            Some(next) => node = next,
+        }
+    }
+    Ok(())
+}
+
+fn push_raw_add(
+    out: &mut Vec<ValuesOp>,
+    path: PointerBuf,
+    value: Box<RawValue>,
+) -> Result<(), String> {
+    check_root(&path)?;
+    out.push(ValuesOp::RawAdd(RawAdd {
+        op: AddTag,
+        path,
+        value,
+    }));
+    Ok(())
+}
+
+/// True when `v` serializes (compactly) to exactly `text`; compared as it is written, no copy.
+fn serializes_to(v: &Value, text: &str) -> bool {
+    /// Consumes the expected bytes; fails on the first difference.
+    struct Expect<'a>(&'a [u8]);
+    impl std::io::Write for Expect<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            match self.0.strip_prefix(buf) {
+                Some(rest) => {
+                    self.0 = rest;
+                    Ok(buf.len())
+                }
+                None => Err(std::io::ErrorKind::InvalidData.into()),
+            }
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut expect = Expect(text.as_bytes());
+    serde_json::to_writer(&mut expect, v).is_ok() && expect.0.is_empty()
 }
 
 /// The patch that sets each `(dotted path, value)` of `sets` (under the module root) in
@@ -281,7 +450,30 @@ mod tests {
                 .collect();
             let got = serde_json::to_value(patch(&before, owned).unwrap()).unwrap();
             assert_eq!(got, want, "{sets:?}");
+            let raw = sets
+                .iter()
+                .map(|(p, v)| ((*p).to_owned(), serde_json::value::to_raw_value(v).unwrap()))
+                .collect();
+            let got_raw = patch_raw(&before, raw).unwrap();
+            assert_eq!(
+                serde_json::to_string(&got_raw).unwrap(),
+                serde_json::to_string(&want).unwrap(),
+                "raw {sets:?}"
+            );
         }
+        // The same value with its keys in another order is unchanged (compared as a tree once the
+        // text differs); a changed object is diffed key by key.
+        let raw = |text: &str| RawValue::from_string(text.to_owned()).unwrap();
+        let sets = vec![("internal.same".to_owned(), raw(r#"{ "a" : [1,2] }"#))];
+        assert!(patch_raw(&before, sets).unwrap().is_empty());
+        let reordered = json!({"istio": {"internal": {"o": {"b": 1, "a": [1]}}}});
+        let sets = vec![("internal.o".to_owned(), raw(r#"{"a":[1],"b":1}"#))];
+        assert!(patch_raw(&reordered, sets).unwrap().is_empty());
+        let sets = vec![("internal.o".to_owned(), raw(r#"{"a":[1],"b":2}"#))];
+        assert_eq!(
+            serde_json::to_string(&patch_raw(&reordered, sets).unwrap()).unwrap(),
+            r#"[{"op":"add","path":"/istio/internal/o/b","value":2}]"#
+        );
         let err = patch(&before, vec![("internal.num.x".to_owned(), json!(1))]).unwrap_err();
         assert!(err.contains("istio.internal.num is not an object"), "{err}");
     }
