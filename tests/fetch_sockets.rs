@@ -1001,6 +1001,54 @@ fn bench_hundred_peers_ten_dead() {
     );
 }
 
+/// `cargo test --release --test fetch_sockets bench_hundred_peers -- --ignored --nocapture`
+/// (bench/fetch.sh): 100 healthy federation peers, each with its OWN `spec.metadata.ca` (a CA of
+/// its own followed by the listener's CA, so every peer is a distinct TLS setting, as with real
+/// per-peer private CAs). Prints `BENCH` lines: warm-up and median hook time of 3 runs.
+#[test]
+#[ignore]
+fn bench_hundred_peers_own_ca() {
+    let defs: Vec<(String, Behaviour)> = (0..100)
+        .map(|i| (format!("peer-{i:03}"), Behaviour::Correct))
+        .collect();
+    let peers = Peers::start(
+        defs.iter().map(|(n, b)| (n.as_str(), b.clone())).collect(),
+        None,
+    );
+    let healthy: Vec<Value> = defs
+        .iter()
+        .map(|(n, _)| {
+            let own = test_ca(&format!("{n} private CA"));
+            let bundle = format!("{}{}", own.pem, peers.ca.pem);
+            peers.cr(n, &peers.endpoint(n), &bundle, false)
+        })
+        .collect();
+    let values = peers.values("2s");
+    let (_, warm) = run_hook(&values, healthy.clone(), vec![]);
+    println!("BENCH own-CA warm-up 100 healthy: {warm:?}");
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let (out, t) = run_hook(&values, healthy.clone(), vec![]);
+        assert_eq!(out.object_ops.len(), 100);
+        for (n, _) in &defs {
+            for type_ in [
+                "PublicMetadataExchangeReady",
+                "PrivateMetadataExchangeReady",
+            ] {
+                assert_eq!(cond(status(&out, n), type_).1, "Succeeded", "{n}");
+            }
+        }
+        times.push(t);
+    }
+    times.sort();
+    let median = times[1];
+    println!(
+        "BENCH own-CA healthy peers=100 distinct_ca=100 requests=200 median_s={:.3} req_per_s={:.0}",
+        median.as_secs_f64(),
+        200.0 / median.as_secs_f64()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Conditional requests against the real metadata-exporter
 
