@@ -2,7 +2,7 @@
 //! certificate made with openssl, one TLS listener routing `/<peer>/metadata/...` to a per-peer
 //! behaviour (correct, 500, bad JSON, wrong shape, 50 MB bodies, a handler that never answers, a
 //! slow drip), a TCP listener that accepts and never speaks TLS, and a peer configured with the
-//! wrong CA. The hook runs through `runtime::execute` with the real `ReqwestClient`.
+//! wrong CA. The hook runs through `runtime::execute` with the real `HttpsClient`.
 //!
 //! Assertions are structural, never timing thresholds: the concurrency test holds every healthy
 //! peer's answer until all peers' requests (including the hanging one's) are in flight at once,
@@ -18,7 +18,7 @@ use hyper::body::Frame;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use istio_hooks::domain::jwt;
 use istio_hooks::domain::pki;
-use istio_hooks::runtime::http::{GetFuture, HttpGet, Request, ReqwestClient};
+use istio_hooks::runtime::http::{GetFuture, HttpGet, HttpsClient, Request};
 use istio_hooks::runtime::{binding, execute, Outcome};
 use istio_hooks::servers::exporter;
 use openssl::asn1::Asn1Time;
@@ -490,7 +490,7 @@ fn run_hook(
         values,
         &json!({}),
         Utc::now(),
-        &ReqwestClient::default(),
+        &HttpsClient::default(),
     )
     .unwrap();
     (out, started.elapsed())
@@ -1058,7 +1058,7 @@ type Seen = (String, Option<String>, u16, usize);
 /// The real client, recording every answer.
 #[derive(Default)]
 struct Recording {
-    inner: ReqwestClient,
+    inner: HttpsClient,
     seen: Mutex<Vec<Seen>>,
 }
 
