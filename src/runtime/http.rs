@@ -87,17 +87,18 @@ impl HttpsClient {
     fn pool(&self, req: &Request) -> Result<Pool, Failure> {
         let insecure = req.ca_pem.is_none() && req.insecure_skip_verify;
         let key = (req.ca_pem.clone(), insecure, req.timeout);
-        let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(pool) = pools.get(&key) {
+        let lock = || self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pool) = lock().get(&key) {
             return Ok(pool.clone());
         }
+        // Built outside the lock (the first one may parse a system bundle); a concurrent
+        // build of the same setting loses the race and is dropped.
         let tls = TlsSetting::new(req.ca_pem.as_deref(), insecure).map_err(Failure::Transport)?;
         let pool = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(HttpsConnector::new(tls, req.timeout));
-        pools.insert(key, pool.clone());
-        Ok(pool)
+        Ok(lock().entry(key).or_insert(pool).clone())
     }
 
     fn request(req: &Request) -> Result<http::Request<Empty<Bytes>>, Failure> {

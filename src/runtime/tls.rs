@@ -308,3 +308,36 @@ impl Write for HttpsStream {
         Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_links_are_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca-certificates.crt"), "").unwrap();
+        std::fs::write(dir.path().join("README.0"), "").unwrap();
+        assert!(!has_hash_links(dir.path()));
+        let bundle = dir.path().join("ca-certificates.crt");
+        let canonical = dir.path().canonicalize().unwrap();
+        std::fs::write(dir.path().join("0123abcd.0"), "").unwrap();
+        assert!(has_hash_links(dir.path()));
+        assert!(beside_hash_links(&bundle, std::slice::from_ref(&canonical)));
+        assert!(!beside_hash_links(&bundle, &[]));
+        assert!(!has_hash_links(&dir.path().join("missing")));
+    }
+
+    #[test]
+    fn a_ca_without_a_certificate_is_refused() {
+        for bad in [
+            "",
+            "hello",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        ] {
+            let e = TlsSetting::new(Some(bad), false).err().unwrap();
+            assert!(e.starts_with("spec.metadata.ca: "), "{e}");
+        }
+        assert!(TlsSetting::new(None, true).is_ok());
+    }
+}
