@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# fetch-remote-metadata against 100 HTTPS peers on 127.0.0.1 (+10 that accept and never answer),
+# fetch-remote-metadata against 100 HTTPS peers on 127.0.0.1 (one shared CA, then each with its own
+# spec.metadata.ca; +10 that accept and never answer),
 # one poll of an unchanged exporter with and without If-None-Match, and whole hook polls of N
 # peers with and without stored ETags. Prints Markdown.
 set -euo pipefail

@@ -6,7 +6,7 @@
 use crate::domain::jwt::{self, Scope};
 use crate::domain::pki::{self, CertInfo};
 use crate::domain::validate::{self, Dropped};
-use crate::runtime::http::{Failure, HttpGet, Request, ReqwestClient, Response};
+use crate::runtime::http::{Failure, HttpGet, HttpsClient, Request, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -134,7 +134,7 @@ pub fn main(args: Args) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("check: cannot start the async runtime: {e}"))?;
-    let report = rt.block_on(run(&args, &ReqwestClient::default(), Utc::now()));
+    let report = rt.block_on(run(&args, &HttpsClient::default(), Utc::now()));
     let text = match args.output {
         Format::Json => serde_json::to_string_pretty(&report)
             .map_err(|e| format!("check: cannot encode the report: {e}"))?,

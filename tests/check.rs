@@ -436,6 +436,67 @@ fn wrong_ca_fails_on_tls_with_a_hint() {
     assert_eq!(find(&v, "TLS verification")["status"], "warn");
 }
 
+/// `check` with extra environment variables, JSON report.
+fn json_check_env(args: &[&str], env: &[(&str, &std::path::Path)]) -> (i32, Value) {
+    let out = Command::new(BIN)
+        .arg("check")
+        .args(args)
+        .args(["-o", "json"])
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    (out.status.code().unwrap_or(-1), v)
+}
+
+/// Without `--ca` (no `spec.metadata.ca`) the system roots are used, wherever OpenSSL's
+/// environment says they are: a bundle file (`SSL_CERT_FILE`, parsed once) or a hashed
+/// directory (`SSL_CERT_DIR`, looked up lazily).
+#[test]
+fn system_roots_come_from_ssl_cert_file_or_a_hashed_ssl_cert_dir() {
+    let s = setup();
+    let ep = endpoint(serve(&s.tls, s.peer.clone()));
+    let reachable = |env: &[(&str, &std::path::Path)]| {
+        let (_, v) = json_check_env(&[&ep], env);
+        find(&v, "public metadata reachable")["status"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let empty = tempfile::tempdir().unwrap();
+    let (other_ca, _) = pki::generate_self_signed_ca("someone-else", 365, true).unwrap();
+    let other = s.files.write("other-ca.pem", &other_ca);
+    let hashed = tempfile::tempdir().unwrap();
+    let ca = X509::from_pem(s.tls.ca_pem.as_bytes()).unwrap();
+    std::fs::write(
+        hashed
+            .path()
+            .join(format!("{:08x}.0", ca.subject_name_hash())),
+        &s.tls.ca_pem,
+    )
+    .unwrap();
+
+    // The test CA as the system bundle.
+    let file_env = [
+        ("SSL_CERT_FILE", s.ca_path.as_path()),
+        ("SSL_CERT_DIR", empty.path()),
+    ];
+    assert_eq!(reachable(&file_env), "pass");
+    // The test CA in a hashed directory, another CA as the bundle.
+    let dir_env = [
+        ("SSL_CERT_FILE", other.as_path()),
+        ("SSL_CERT_DIR", hashed.path()),
+    ];
+    assert_eq!(reachable(&dir_env), "pass");
+    // Neither: refused.
+    let neither = [
+        ("SSL_CERT_FILE", other.as_path()),
+        ("SSL_CERT_DIR", empty.path()),
+    ];
+    assert_eq!(reachable(&neither), "fail");
+}
+
 #[test]
 fn expired_root_fails() {
     let mut s = setup();

@@ -2,7 +2,7 @@
 //! certificate made with openssl, one TLS listener routing `/<peer>/metadata/...` to a per-peer
 //! behaviour (correct, 500, bad JSON, wrong shape, 50 MB bodies, a handler that never answers, a
 //! slow drip), a TCP listener that accepts and never speaks TLS, and a peer configured with the
-//! wrong CA. The hook runs through `runtime::execute` with the real `ReqwestClient`.
+//! wrong CA. The hook runs through `runtime::execute` with the real `HttpsClient`.
 //!
 //! Assertions are structural, never timing thresholds: the concurrency test holds every healthy
 //! peer's answer until all peers' requests (including the hanging one's) are in flight at once,
@@ -18,7 +18,7 @@ use hyper::body::Frame;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use istio_hooks::domain::jwt;
 use istio_hooks::domain::pki;
-use istio_hooks::runtime::http::{GetFuture, HttpGet, Request, ReqwestClient};
+use istio_hooks::runtime::http::{GetFuture, HttpGet, HttpsClient, Request};
 use istio_hooks::runtime::{binding, execute, Outcome};
 use istio_hooks::servers::exporter;
 use openssl::asn1::Asn1Time;
@@ -490,7 +490,7 @@ fn run_hook(
         values,
         &json!({}),
         Utc::now(),
-        &ReqwestClient::default(),
+        &HttpsClient::default(),
     )
     .unwrap();
     (out, started.elapsed())
@@ -939,6 +939,105 @@ fn runs_inside_an_async_caller() {
     );
 }
 
+/// A self-signed leaf (no CA flag) for `sans` (IP addresses or DNS names), with its key.
+fn self_signed_leaf(sans: &[&str]) -> (X509, PKey<Private>) {
+    let key = ec_key();
+    let mut b = cert_builder("self-signed leaf", &key);
+    b.append_extension(BasicConstraints::new().critical().build().unwrap())
+        .unwrap();
+    b.append_extension(
+        KeyUsage::new()
+            .critical()
+            .digital_signature()
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    b.append_extension(ExtendedKeyUsage::new().server_auth().build().unwrap())
+        .unwrap();
+    let mut san = SubjectAlternativeName::new();
+    for s in sans {
+        if s.parse::<std::net::IpAddr>().is_ok() {
+            san.ip(s);
+        } else {
+            san.dns(s);
+        }
+    }
+    let san = san.build(&b.x509v3_context(None, None)).unwrap();
+    b.append_extension(san).unwrap();
+    b.sign(&key, MessageDigest::sha256()).unwrap();
+    (b.build(), key)
+}
+
+/// Another TLS listener of `peers` (same routes), presenting `cert`; returns its port.
+fn extra_listener(peers: &Peers, cert: &X509, key: &PKey<Private>) -> u16 {
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
+    b.set_private_key(key).unwrap();
+    b.set_certificate(cert).unwrap();
+    let tls = Arc::new(b.build());
+    let listener = peers.rt.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    peers.rt.spawn(serve(listener, tls, peers.state.clone()));
+    port
+}
+
+/// `spec.metadata.ca` may be the peer's own self-signed leaf certificate (OpenSSL and Go accept
+/// it as a trust anchor); the name or address is still checked against it, over an IP address
+/// and over a DNS name (SNI).
+#[test]
+fn a_self_signed_leaf_given_as_its_own_ca_is_trusted_for_its_names_only() {
+    let _serial = serial();
+    let peers = Peers::start(
+        vec![
+            ("leaf-ip", Behaviour::Correct),
+            ("leaf-dns", Behaviour::Correct),
+            ("leaf-other-name", Behaviour::Correct),
+        ],
+        None,
+    );
+    let (leaf, key) = self_signed_leaf(&["127.0.0.1", "localhost"]);
+    let port = extra_listener(&peers, &leaf, &key);
+    let (other, other_key) = self_signed_leaf(&["other.example"]);
+    let other_port = extra_listener(&peers, &other, &other_key);
+    let pem = |c: &X509| String::from_utf8(c.to_pem().unwrap()).unwrap();
+    let feds = vec![
+        peers.cr(
+            "leaf-ip",
+            &format!("https://127.0.0.1:{port}/leaf-ip/metadata/"),
+            &pem(&leaf),
+            false,
+        ),
+        peers.cr(
+            "leaf-dns",
+            &format!("https://localhost:{port}/leaf-dns/metadata/"),
+            &pem(&leaf),
+            false,
+        ),
+        peers.cr(
+            "leaf-other-name",
+            &format!("https://127.0.0.1:{other_port}/leaf-other-name/metadata/"),
+            &pem(&other),
+            false,
+        ),
+    ];
+    let (out, _) = run_hook(&peers.values("10s"), feds, vec![]);
+    for name in ["leaf-ip", "leaf-dns"] {
+        let st = status(&out, name);
+        for type_ in [
+            "PublicMetadataExchangeReady",
+            "PrivateMetadataExchangeReady",
+        ] {
+            assert_eq!(cond(st, type_).1, "Succeeded", "{name}: {st}");
+        }
+    }
+    assert_public_failed(
+        &out,
+        "leaf-other-name",
+        "FetchFailed",
+        "(IP address mismatch)",
+    );
+}
+
 /// `cargo test --release --test fetch_sockets bench_hundred_peers -- --ignored --nocapture`
 /// (bench/fetch.sh): 100 healthy federation peers (public + private document each, over HTTPS),
 /// then the same with 10 more peers that accept TCP and never answer, at a 2 s deadline. Prints
@@ -1001,6 +1100,54 @@ fn bench_hundred_peers_ten_dead() {
     );
 }
 
+/// `cargo test --release --test fetch_sockets bench_hundred_peers -- --ignored --nocapture`
+/// (bench/fetch.sh): 100 healthy federation peers, each with its OWN `spec.metadata.ca` (a CA of
+/// its own followed by the listener's CA, so every peer is a distinct TLS setting, as with real
+/// per-peer private CAs). Prints `BENCH` lines: warm-up and median hook time of 3 runs.
+#[test]
+#[ignore]
+fn bench_hundred_peers_own_ca() {
+    let defs: Vec<(String, Behaviour)> = (0..100)
+        .map(|i| (format!("peer-{i:03}"), Behaviour::Correct))
+        .collect();
+    let peers = Peers::start(
+        defs.iter().map(|(n, b)| (n.as_str(), b.clone())).collect(),
+        None,
+    );
+    let healthy: Vec<Value> = defs
+        .iter()
+        .map(|(n, _)| {
+            let own = test_ca(&format!("{n} private CA"));
+            let bundle = format!("{}{}", own.pem, peers.ca.pem);
+            peers.cr(n, &peers.endpoint(n), &bundle, false)
+        })
+        .collect();
+    let values = peers.values("2s");
+    let (_, warm) = run_hook(&values, healthy.clone(), vec![]);
+    println!("BENCH own-CA warm-up 100 healthy: {warm:?}");
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let (out, t) = run_hook(&values, healthy.clone(), vec![]);
+        assert_eq!(out.object_ops.len(), 100);
+        for (n, _) in &defs {
+            for type_ in [
+                "PublicMetadataExchangeReady",
+                "PrivateMetadataExchangeReady",
+            ] {
+                assert_eq!(cond(status(&out, n), type_).1, "Succeeded", "{n}");
+            }
+        }
+        times.push(t);
+    }
+    times.sort();
+    let median = times[1];
+    println!(
+        "BENCH own-CA healthy peers=100 distinct_ca=100 requests=200 median_s={:.3} req_per_s={:.0}",
+        median.as_secs_f64(),
+        200.0 / median.as_secs_f64()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Conditional requests against the real metadata-exporter
 
@@ -1010,7 +1157,7 @@ type Seen = (String, Option<String>, u16, usize);
 /// The real client, recording every answer.
 #[derive(Default)]
 struct Recording {
-    inner: ReqwestClient,
+    inner: HttpsClient,
     seen: Mutex<Vec<Seen>>,
 }
 

@@ -1,11 +1,15 @@
 //! The one kind of network access a hook may have: bounded HTTPS GETs. A small trait so hook
 //! logic runs against real sockets in production and against canned answers in golden tests.
 
-use futures_util::StreamExt;
+use super::tls::{HttpsConnector, TlsSetting};
+use bytes::Bytes;
+use http::{header, HeaderValue};
+use http_body_util::{BodyExt, Empty};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// One GET.
@@ -62,86 +66,115 @@ pub trait HttpGet: Send + Sync {
     fn get(&self, req: Request) -> GetFuture<'_>;
 }
 
-/// The real client: reqwest over native TLS (openssl), no redirects, one connection pool per
-/// distinct TLS setting.
 /// One pool per (extra CA, insecure, timeout).
 type PoolKey = (Option<String>, bool, Duration);
 
-pub struct ReqwestClient {
-    pools: Mutex<BTreeMap<PoolKey, Arc<tokio::sync::OnceCell<reqwest::Client>>>>,
-    /// Client builds are CPU-bound: at most one per spare core, so that they never starve the
-    /// requests in flight.
-    builders: tokio::sync::Semaphore,
+type Pool = hyper_util::client::legacy::Client<HttpsConnector, Empty<Bytes>>;
+
+/// The real client: hyper 1 (hyper-util's pooling client, HTTP/1.1) over OpenSSL, no redirects,
+/// one pool of kept-alive connections per distinct TLS setting. A setting's OpenSSL context is
+/// cheap to build (see [`super::tls`]: the system roots are looked up lazily or parsed once per
+/// process), so pools are built inline on first use.
+#[derive(Default)]
+pub struct HttpsClient {
+    pools: Mutex<BTreeMap<PoolKey, Pool>>,
 }
 
-impl Default for ReqwestClient {
-    fn default() -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        ReqwestClient {
-            pools: Mutex::default(),
-            builders: tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1)),
-        }
-    }
-}
+const USER_AGENT: &str = concat!("istio-hooks/", env!("CARGO_PKG_VERSION"));
 
-impl ReqwestClient {
-    /// The pooled client for `req`'s TLS setting. Building one loads the system roots (tens of
-    /// milliseconds of blocking work), so it runs on the blocking pool, once per setting, and
-    /// never stalls the requests already in flight on the caller's runtime.
-    async fn client(&self, req: &Request) -> Result<reqwest::Client, Failure> {
+impl HttpsClient {
+    /// The pooled client for `req`'s TLS setting.
+    fn pool(&self, req: &Request) -> Result<Pool, Failure> {
         let insecure = req.ca_pem.is_none() && req.insecure_skip_verify;
         let key = (req.ca_pem.clone(), insecure, req.timeout);
-        let cell = {
-            let mut pools = self.pools.lock().unwrap_or_else(|e| e.into_inner());
-            pools.entry(key.clone()).or_default().clone()
+        let lock = || self.pools.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pool) = lock().get(&key) {
+            return Ok(pool.clone());
+        }
+        // Built outside the lock (the first one may parse a system bundle); a concurrent
+        // build of the same setting loses the race and is dropped.
+        let tls = TlsSetting::new(req.ca_pem.as_deref(), insecure).map_err(Failure::Transport)?;
+        let pool = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build(HttpsConnector::new(tls, req.timeout));
+        Ok(lock().entry(key).or_insert(pool).clone())
+    }
+
+    fn request(req: &Request) -> Result<http::Request<Empty<Bytes>>, Failure> {
+        let bad = |e: &dyn std::fmt::Display| {
+            Failure::Transport(format!("invalid request for url ({}): {e}", req.url))
         };
-        let client = cell
-            .get_or_try_init(|| async move {
-                let _building = self.builders.acquire().await.map_err(|e| {
-                    Failure::Transport(format!("cannot build the HTTP client: {e}"))
-                })?;
-                tokio::task::spawn_blocking(move || build_client(key))
-                    .await
-                    .map_err(|e| Failure::Transport(format!("cannot build the HTTP client: {e}")))?
-            })
-            .await?;
-        Ok(client.clone())
+        let url = url::Url::parse(&req.url).map_err(|e| bad(&e))?;
+        if url.scheme() != "https" {
+            return Err(bad(&"only https URLs are fetched"));
+        }
+        let uri: http::Uri = url.as_str().parse().map_err(|e| bad(&e))?;
+        let mut b = http::Request::get(uri)
+            .header(header::USER_AGENT, USER_AGENT)
+            .header(header::ACCEPT, "*/*");
+        if let Some(t) = &req.bearer {
+            let mut v = HeaderValue::from_str(&format!("Bearer {t}")).map_err(|e| bad(&e))?;
+            v.set_sensitive(true);
+            b = b.header(header::AUTHORIZATION, v);
+        }
+        if let Some(tag) = &req.if_none_match {
+            b = b.header(
+                header::IF_NONE_MATCH,
+                HeaderValue::from_str(tag).map_err(|e| bad(&e))?,
+            );
+        }
+        b.body(Empty::new()).map_err(|e| bad(&e))
     }
 
     async fn fetch(&self, req: Request) -> Result<Response, Failure> {
-        let client = self.client(&req).await?;
-        let mut rb = client.get(&req.url);
-        if let Some(t) = &req.bearer {
-            rb = rb.bearer_auth(t);
-        }
-        if let Some(tag) = &req.if_none_match {
-            rb = rb.header(reqwest::header::IF_NONE_MATCH, tag);
-        }
+        let pool = self.pool(&req)?;
+        let request = Self::request(&req)?;
         let deadline = req.timeout;
+        let sending = |e: &dyn std::error::Error| {
+            Failure::Transport(format!(
+                "error sending request for url ({}): {}",
+                req.url,
+                error_chain(e)
+            ))
+        };
         let work = async {
-            let resp = rb
-                .send()
-                .await
-                .map_err(|e| Failure::Transport(error_chain(&e)))?;
+            let resp = pool.request(request).await.map_err(|e| sending(&e))?;
             let status = resp.status().as_u16();
             let etag = resp
                 .headers()
-                .get(reqwest::header::ETAG)
+                .get(header::ETAG)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
-            if resp.content_length().is_some_and(|n| n > req.max_bytes) {
+            let mut body = resp.into_body();
+            if hyper::body::Body::size_hint(&body)
+                .exact()
+                .is_some_and(|n| n > req.max_bytes)
+            {
                 return Err(Failure::TooLarge(req.max_bytes));
             }
-            let mut body = Vec::new();
-            let mut stream = resp.bytes_stream();
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|e| Failure::Transport(error_chain(&e)))?;
-                if body.len() as u64 + chunk.len() as u64 > req.max_bytes {
+            let mut bytes = Vec::new();
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| {
+                    Failure::Transport(format!(
+                        "error decoding response body from url ({}): {}",
+                        req.url,
+                        error_chain(&e)
+                    ))
+                })?;
+                let Ok(chunk) = frame.into_data() else {
+                    continue;
+                };
+                if bytes.len() as u64 + chunk.len() as u64 > req.max_bytes {
                     return Err(Failure::TooLarge(req.max_bytes));
                 }
-                body.extend_from_slice(&chunk);
+                bytes.extend_from_slice(&chunk);
             }
-            Ok(Response { status, body, etag })
+            Ok(Response {
+                status,
+                body: bytes,
+                etag,
+            })
         };
         match tokio::time::timeout(deadline, work).await {
             Ok(r) => r.map_err(|e| match e {
@@ -155,31 +188,6 @@ impl ReqwestClient {
             Err(_) => Err(Failure::Timeout(deadline)),
         }
     }
-}
-
-fn build_client((ca_pem, insecure, timeout): PoolKey) -> Result<reqwest::Client, Failure> {
-    let mut b = reqwest::Client::builder()
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("istio-hooks/", env!("CARGO_PKG_VERSION")));
-    if let Some(ca) = &ca_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes())
-            .map_err(|e| Failure::Transport(format!("spec.metadata.ca: {e}")))?;
-        if certs.is_empty() {
-            return Err(Failure::Transport(
-                "spec.metadata.ca: no PEM certificate".into(),
-            ));
-        }
-        for c in certs {
-            b = b.add_root_certificate(c);
-        }
-    } else if insecure {
-        b = b
-            .danger_accept_invalid_certs(true)
-            .danger_accept_invalid_hostnames(true);
-    }
-    b.build().map_err(|e| Failure::Transport(e.to_string()))
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -196,7 +204,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-impl HttpGet for ReqwestClient {
+impl HttpGet for HttpsClient {
     fn get(&self, req: Request) -> GetFuture<'_> {
         Box::pin(self.fetch(req))
     }

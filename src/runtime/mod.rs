@@ -9,6 +9,7 @@ pub mod http;
 pub mod logging;
 pub mod output;
 pub mod run;
+pub mod tls;
 pub mod values;
 
 pub use binding::Snapshots;

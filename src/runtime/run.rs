@@ -2,7 +2,7 @@
 //! (classic and batch runs: files named by env; standalone: binding context on stdin, values
 //! patch on stdout), with errors reported as one line naming file and place.
 
-use super::{binding, execute, http::ReqwestClient, Hook, Outcome};
+use super::{binding, execute, http::HttpsClient, Hook, Outcome};
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -87,7 +87,7 @@ pub fn run(hook: &dyn Hook, files: &Files) -> Result<(), String> {
     let snapshots = binding::fold(contexts);
     let values = read_values(files.values.as_deref(), "values")?;
     let config_values = read_values(files.config_values.as_deref(), "config values")?;
-    let http = ReqwestClient::default();
+    let http = HttpsClient::default();
     let outcome = execute(
         hook,
         &snapshots,

@@ -1,0 +1,343 @@
+//! OpenSSL client contexts for the fetch client ([`super::http::HttpsClient`]), cheap to build
+//! per TLS setting, and the hyper connector (TCP, then a TLS handshake) that uses them.
+//!
+//! `SslConnector::builder` (and so native-tls/reqwest) calls `set_default_verify_paths`, which
+//! parses the whole system CA bundle into every new context: tens of milliseconds of CPU per
+//! distinct `spec.metadata.ca`. Here the system roots are found once per process
+//! (`openssl_probe`): hashed certificate directories are added as lazy lookups (OpenSSL reads a
+//! root from disk only when a chain needs it); the bundle file (`SSL_CERT_FILE` or the
+//! distribution's) is skipped when it sits in such a directory (then it holds the same roots),
+//! else parsed once and its certificates shared (reference counts) by every store. Everything else is `SslConnector`'s
+//! configuration: the same options, cipher list, peer verification, hostname/IP checks with
+//! no partial wildcards, SNI for DNS names only, TLS 1.2 minimum (native-tls's default).
+
+use hyper::rt::{Read, ReadBufCursor, Write};
+use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
+use hyper_util::rt::TokioIo;
+use openssl::ssl::{
+    Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslVerifyMode, SslVersion,
+};
+use openssl::x509::verify::X509CheckFlags;
+use openssl::x509::{X509VerifyResult, X509};
+use std::future::Future;
+use std::io;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use tokio::net::TcpStream;
+
+/// `SslConnector`'s cipher list.
+const CIPHERS: &str = "DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!IDEA:!SEED:!aDSS:!SRP:!PSK";
+
+/// Where the system's trusted roots are, found once per process.
+struct SystemRoots {
+    /// Hashed certificate directories (`<subject hash>.<n>`), looked up lazily by OpenSSL.
+    dirs: Vec<PathBuf>,
+    /// The bundle file's certificates, parsed once (empty when the directories cover it).
+    bundle: Vec<X509>,
+}
+
+static SYSTEM_ROOTS: OnceLock<SystemRoots> = OnceLock::new();
+
+fn system_roots() -> &'static SystemRoots {
+    SYSTEM_ROOTS.get_or_init(|| {
+        let probe = openssl_probe::probe();
+        // The bundle is skipped when it sits beside its own hash links (`update-ca-certificates`
+        // writes both from the same certificates: Debian, Ubuntu, Alpine), wherever it was
+        // found (`SSL_CERT_FILE` or the distribution's usual paths); otherwise parsed once.
+        let hashed: Vec<PathBuf> = probe
+            .cert_dir
+            .iter()
+            .filter(|d| has_hash_links(d))
+            .filter_map(|d| d.canonicalize().ok())
+            .collect();
+        let bundle = match &probe.cert_file {
+            Some(file) if !beside_hash_links(file, &hashed) => load_bundle(file),
+            _ => Vec::new(),
+        };
+        SystemRoots {
+            dirs: probe.cert_dir,
+            bundle,
+        }
+    })
+}
+
+/// Whether `file` (symbolic links resolved) is in one of the `hashed` directories.
+fn beside_hash_links(file: &Path, hashed: &[PathBuf]) -> bool {
+    file.canonicalize()
+        .ok()
+        .and_then(|f| f.parent().map(|p| hashed.iter().any(|d| d == p)))
+        .unwrap_or(false)
+}
+
+/// Whether `dir` holds at least one `c_rehash`-style link (`0123abcd.0`).
+fn has_hash_links(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else {
+            return false;
+        };
+        let Some((hash, n)) = name.split_once('.') else {
+            return false;
+        };
+        hash.len() == 8
+            && hash.bytes().all(|b| b.is_ascii_hexdigit())
+            && !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+fn load_bundle(file: &Path) -> Vec<X509> {
+    match std::fs::read(file).map(|pem| X509::stack_from_pem(&pem)) {
+        Ok(Ok(certs)) => certs,
+        Ok(Err(e)) => {
+            tracing::warn!(file = %file.display(), error = %e, "cannot parse the system CA bundle");
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::warn!(file = %file.display(), error = %e, "cannot read the system CA bundle");
+            Vec::new()
+        }
+    }
+}
+
+/// One TLS setting: a client context and whether verification is off.
+pub struct TlsSetting {
+    ctx: SslContext,
+    insecure: bool,
+}
+
+impl TlsSetting {
+    /// System roots plus the PEM certificates of `ca_pem`; or no verification at all when
+    /// `insecure` (the caller only asks for it without a CA).
+    pub fn new(ca_pem: Option<&str>, insecure: bool) -> Result<TlsSetting, String> {
+        let e = |e: openssl::error::ErrorStack| format!("cannot build the TLS context: {e}");
+        let mut b = SslContextBuilder::new(SslMethod::tls_client()).map_err(e)?;
+        let opts = (SslOptions::ALL
+            | SslOptions::NO_COMPRESSION
+            | SslOptions::NO_SSLV2
+            | SslOptions::NO_SSLV3
+            | SslOptions::SINGLE_DH_USE
+            | SslOptions::SINGLE_ECDH_USE)
+            & !SslOptions::DONT_INSERT_EMPTY_FRAGMENTS;
+        b.set_options(opts);
+        b.set_mode(
+            SslMode::AUTO_RETRY
+                | SslMode::ACCEPT_MOVING_WRITE_BUFFER
+                | SslMode::ENABLE_PARTIAL_WRITE
+                | SslMode::RELEASE_BUFFERS,
+        );
+        b.set_cipher_list(CIPHERS).map_err(e)?;
+        b.set_min_proto_version(Some(SslVersion::TLS1_2))
+            .map_err(e)?;
+        if insecure {
+            b.set_verify(SslVerifyMode::NONE);
+            return Ok(TlsSetting {
+                ctx: b.build(),
+                insecure,
+            });
+        }
+        b.set_verify(SslVerifyMode::PEER);
+        let extra = match ca_pem {
+            Some(pem) => {
+                let certs = X509::stack_from_pem(pem.as_bytes())
+                    .map_err(|e| format!("spec.metadata.ca: {e}"))?;
+                if certs.is_empty() {
+                    return Err("spec.metadata.ca: no PEM certificate".into());
+                }
+                certs
+            }
+            None => Vec::new(),
+        };
+        let roots = system_roots();
+        for dir in &roots.dirs {
+            if let Err(err) = b.load_verify_locations(None, Some(dir)) {
+                tracing::debug!(dir = %dir.display(), error = %err, "cannot add a CA directory");
+            }
+        }
+        let store = b.cert_store_mut();
+        for cert in roots.bundle.iter().chain(&extra) {
+            // A duplicate is refused by some OpenSSL versions; the first copy stays.
+            if let Err(err) = store.add_cert(cert.clone()) {
+                tracing::debug!(error = %err, "cannot add a CA certificate");
+            }
+        }
+        Ok(TlsSetting {
+            ctx: b.build(),
+            insecure,
+        })
+    }
+
+    /// A session for `host` (a DNS name or an IP address, without brackets): SNI for DNS
+    /// names, and the certificate checked against the name or address unless insecure.
+    fn session(&self, host: &str) -> Result<Ssl, openssl::error::ErrorStack> {
+        let mut ssl = Ssl::new(&self.ctx)?;
+        let ip = host.parse::<IpAddr>().ok();
+        if ip.is_none() {
+            ssl.set_hostname(host)?;
+        }
+        if !self.insecure {
+            let param = ssl.param_mut();
+            param.set_hostflags(X509CheckFlags::NO_PARTIAL_WILDCARDS);
+            match ip {
+                Some(ip) => param.set_ip(ip)?,
+                None => param.set_host(host)?,
+            }
+        }
+        Ok(ssl)
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The hyper connector: TCP with hyper-util's `HttpConnector`, then a TLS handshake with one
+/// [`TlsSetting`]. Only `https` URIs.
+#[derive(Clone)]
+pub struct HttpsConnector {
+    tcp: HttpConnector,
+    tls: Arc<TlsSetting>,
+}
+
+impl HttpsConnector {
+    pub fn new(tls: TlsSetting, connect_timeout: std::time::Duration) -> HttpsConnector {
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(connect_timeout));
+        HttpsConnector {
+            tcp,
+            tls: Arc::new(tls),
+        }
+    }
+}
+
+impl tower::Service<http::Uri> for HttpsConnector {
+    type Response = HttpsStream;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpsStream, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.tcp.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let tls = self.tls.clone();
+        let scheme_ok = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let host = uri
+            .host()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let tcp = self.tcp.call(uri);
+        Box::pin(async move {
+            if !scheme_ok {
+                return Err("only https URLs are fetched".into());
+            }
+            let tcp = tcp.await?.into_inner();
+            let ssl = tls.session(&host).map_err(|e| handshake_error(&host, &e))?;
+            let mut stream =
+                tokio_openssl::SslStream::new(ssl, tcp).map_err(|e| handshake_error(&host, &e))?;
+            if let Err(e) = Pin::new(&mut stream).connect().await {
+                let verify = stream.ssl().verify_result();
+                let mut msg = handshake_error(&host, &e);
+                if verify != X509VerifyResult::OK {
+                    msg = format!("{msg} ({})", verify.error_string());
+                }
+                return Err(msg.into());
+            }
+            Ok(HttpsStream(TokioIo::new(stream)))
+        })
+    }
+}
+
+fn handshake_error(host: &str, e: &dyn std::fmt::Display) -> String {
+    format!("TLS handshake with {host}: {e}")
+}
+
+/// An established TLS connection, as hyper reads and writes it.
+pub struct HttpsStream(TokioIo<tokio_openssl::SslStream<TcpStream>>);
+
+impl Connection for HttpsStream {
+    fn connected(&self) -> Connected {
+        Connected::new()
+    }
+}
+
+impl Read for HttpsStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl Write for HttpsStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_links_are_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca-certificates.crt"), "").unwrap();
+        std::fs::write(dir.path().join("README.0"), "").unwrap();
+        assert!(!has_hash_links(dir.path()));
+        let bundle = dir.path().join("ca-certificates.crt");
+        let canonical = dir.path().canonicalize().unwrap();
+        std::fs::write(dir.path().join("0123abcd.0"), "").unwrap();
+        assert!(has_hash_links(dir.path()));
+        assert!(beside_hash_links(&bundle, std::slice::from_ref(&canonical)));
+        assert!(!beside_hash_links(&bundle, &[]));
+        assert!(!has_hash_links(&dir.path().join("missing")));
+    }
+
+    #[test]
+    fn a_ca_without_a_certificate_is_refused() {
+        for bad in [
+            "",
+            "hello",
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        ] {
+            let e = TlsSetting::new(Some(bad), false).err().unwrap();
+            assert!(e.starts_with("spec.metadata.ca: "), "{e}");
+        }
+        assert!(TlsSetting::new(None, true).is_ok());
+    }
+}
