@@ -64,10 +64,16 @@ fn system_roots() -> &'static SystemRoots {
     })
 }
 
-/// Whether `file` (symbolic links resolved) is in one of the `hashed` directories.
+/// The bundle `update-ca-certificates` writes next to the hash links it makes.
+const DISTRO_BUNDLE: &str = "ca-certificates.crt";
+
+/// Whether `file` (symbolic links resolved) is the distribution's own bundle
+/// (`ca-certificates.crt`) in one of the `hashed` directories. Any other bundle (a custom
+/// `SSL_CERT_FILE`, say) may hold certificates the links don't, so it is always parsed.
 fn beside_hash_links(file: &Path, hashed: &[PathBuf]) -> bool {
     file.canonicalize()
         .ok()
+        .filter(|f| f.file_name().is_some_and(|n| n == DISTRO_BUNDLE))
         .and_then(|f| f.parent().map(|p| hashed.iter().any(|d| d == p)))
         .unwrap_or(false)
 }
@@ -325,6 +331,12 @@ mod tests {
         assert!(has_hash_links(dir.path()));
         assert!(beside_hash_links(&bundle, std::slice::from_ref(&canonical)));
         assert!(!beside_hash_links(&bundle, &[]));
+        let custom = dir.path().join("custom.pem");
+        std::fs::write(&custom, "").unwrap();
+        assert!(!beside_hash_links(
+            &custom,
+            std::slice::from_ref(&canonical)
+        ));
         assert!(!has_hash_links(&dir.path().join("missing")));
     }
 
