@@ -1,15 +1,13 @@
 //! The peer JWT (SPEC §5.1): compact JWS, header `{"alg":"EdDSA"}`, claims `iss`, `sub`, `aud`
-//! (a string), `scope`, `nbf`, `exp`. Signing and signature checks are josekit over openssl keys;
-//! this module adds the claim rules both servers and hooks share.
+//! (a string), `scope`, `nbf`, `exp`. Keys are read and checked with OpenSSL; signing and
+//! signature checks are ed25519-dalek; this module adds the compact JWS form and the claim rules
+//! both servers and hooks share.
 
 use crate::domain::metadata::RemotePublicMetadata;
 use crate::domain::pki;
 use anyhow::{anyhow, Result};
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use josekit::jws::alg::eddsa::{EddsaJwsSigner, EddsaJwsVerifier};
-use josekit::jws::{EdDSA, JwsHeader};
-use josekit::jwt::{self, JwtPayload};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -107,19 +105,38 @@ pub fn sign_with_ttl(
     Signer::from_pem(private_pem)?.sign_with_ttl(sub, aud, scope, now, ttl)
 }
 
-/// A signing key loaded once, for callers that mint many tokens (loading a key is far dearer
-/// than signing with it).
-pub struct Signer(EddsaJwsSigner);
+/// The protected header of every token we mint, base64url-encoded: `{"alg":"EdDSA"}`.
+const HEADER_B64: &str = "eyJhbGciOiJFZERTQSJ9";
+
+/// The claims of a token we mint, serialized in this order (the order josekit wrote them in, so
+/// tokens are byte-identical to those of earlier versions: Ed25519 is deterministic).
+#[derive(serde::Serialize)]
+struct MintedClaims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    scope: &'a str,
+    nbf: i64,
+    exp: i64,
+}
+
+/// A signing key loaded once, for callers that mint many tokens. The key is checked and decoded
+/// with OpenSSL once; tokens are signed with ed25519-dalek, whose signing is ~2× OpenSSL 3's
+/// (EVP set-up per signature, 32-bit field arithmetic), and assembled as compact JWS here.
+pub struct Signer(ed25519_dalek::SigningKey);
 
 impl Signer {
     /// Loads `private_pem` (PKCS#8 Ed25519, any PEM label).
     pub fn from_pem(private_pem: &str) -> Result<Signer> {
-        let der = pki::first_pem_body(private_pem)?;
-        pki::ed25519_private_key(private_pem)?;
-        let signer = EdDSA
-            .signer_from_der(der)
+        let key = pki::ed25519_private_key(private_pem)?;
+        let raw = key
+            .raw_private_key()
             .map_err(|e| anyhow!("cannot load signing key: {e}"))?;
-        Ok(Signer(signer))
+        let seed: [u8; 32] = raw
+            .as_slice()
+            .try_into()
+            .map_err(|_| anyhow!("cannot load signing key: not 32 bytes"))?;
+        Ok(Signer(ed25519_dalek::SigningKey::from_bytes(&seed)))
     }
 
     /// Like [`sign`].
@@ -136,48 +153,63 @@ impl Signer {
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> Result<String> {
-        let mut payload = JwtPayload::new();
+        use ed25519_dalek::Signer as _;
         let nbf = now.timestamp();
         let exp = nbf + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
-        for (k, v) in [
-            ("iss", Value::from(ISSUER)),
-            ("sub", Value::from(sub)),
-            ("aud", Value::from(aud)),
-            ("scope", Value::from(scope)),
-            ("nbf", Value::from(nbf)),
-            ("exp", Value::from(exp)),
-        ] {
-            payload
-                .set_claim(k, Some(v))
-                .map_err(|e| anyhow!("claim {k}: {e}"))?;
-        }
-        jwt::encode_with_signer(&payload, &JwsHeader::new(), &self.0)
-            .map_err(|e| anyhow!("cannot sign token: {e}"))
+        let claims = MintedClaims {
+            iss: ISSUER,
+            sub,
+            aud,
+            scope,
+            nbf,
+            exp,
+        };
+        let payload = serde_json::to_vec(&claims).map_err(|e| anyhow!("claims: {e}"))?;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let mut token = String::with_capacity(HEADER_B64.len() + payload.len() * 4 / 3 + 92);
+        token.push_str(HEADER_B64);
+        token.push('.');
+        engine.encode_string(&payload, &mut token);
+        let signature = self.0.sign(token.as_bytes());
+        token.push('.');
+        engine.encode_string(signature.to_bytes(), &mut token);
+        Ok(token)
     }
 }
 
 /// A verification key loaded once, for callers that check many tokens against one key.
-pub struct Verifier(EddsaJwsVerifier);
+pub struct Verifier(ed25519_dalek::VerifyingKey);
 
 impl Verifier {
     /// Loads `public_pem` (SubjectPublicKeyInfo Ed25519, any PEM label).
     pub fn from_pem(public_pem: &str) -> Result<Verifier, AuthError> {
-        let der = pki::first_pem_body(public_pem).map_err(|_| AuthError::Signature)?;
-        pki::ed25519_public_key(public_pem).map_err(|_| AuthError::Signature)?;
-        let verifier = EdDSA
-            .verifier_from_der(der)
+        let key = pki::ed25519_public_key(public_pem).map_err(|_| AuthError::Signature)?;
+        let raw = key.raw_public_key().map_err(|_| AuthError::Signature)?;
+        let raw: [u8; 32] = raw
+            .as_slice()
+            .try_into()
             .map_err(|_| AuthError::Signature)?;
-        Ok(Verifier(verifier))
+        let key =
+            ed25519_dalek::VerifyingKey::from_bytes(&raw).map_err(|_| AuthError::Signature)?;
+        Ok(Verifier(key))
     }
 
-    /// Like [`verify_signature`].
+    /// Like [`verify_signature`]: the header must be exactly what [`peek_claims`] accepts
+    /// (`alg` EdDSA) and the signature must pass ed25519-dalek's `verify_strict` (canonical
+    /// encodings, no small-order key or `R`).
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        peek_claims(token)?;
-        let (payload, _) = jwt::decode_with_verifier(token, &self.0).map_err(|e| match e {
-            josekit::JoseError::UnsupportedSignatureAlgorithm(_) => AuthError::Algorithm,
-            _ => AuthError::Signature,
-        })?;
-        claims_from(&Value::Object(payload.claims_set().clone()))
+        let claims = peek_claims(token)?;
+        let (signed, signature) = token.rsplit_once('.').ok_or(AuthError::Malformed)?;
+        let raw: [u8; 64] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(signature)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or(AuthError::Signature)?;
+        let signature = ed25519_dalek::Signature::from_bytes(&raw);
+        self.0
+            .verify_strict(signed.as_bytes(), &signature)
+            .map_err(|_| AuthError::Signature)?;
+        Ok(claims)
     }
 }
 
