@@ -177,6 +177,52 @@ impl Signer {
     }
 }
 
+impl Signer {
+    /// Tokens of `scope` from `sub` to each of `auds`, in order. With many, the signatures are
+    /// shared out over the available cores (scoped threads; Ed25519 signing dominates a first
+    /// run of multicluster-remote-secrets with many peers).
+    pub fn sign_all(
+        &self,
+        sub: &str,
+        auds: &[&str],
+        scope: Scope,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let chunk = auds.len().div_ceil(threads).max(PARALLEL_SIGN_MIN);
+        if threads < 2 || auds.len() <= chunk {
+            return auds
+                .iter()
+                .map(|aud| self.sign(sub, aud, scope, now))
+                .collect();
+        }
+        std::thread::scope(|s| {
+            let workers: Vec<_> = auds
+                .chunks(chunk)
+                .map(|part| {
+                    s.spawn(move || {
+                        part.iter()
+                            .map(|aud| self.sign(sub, aud, scope, now))
+                            .collect::<Result<Vec<_>>>()
+                    })
+                })
+                .collect();
+            let mut out = Vec::with_capacity(auds.len());
+            for worker in workers {
+                let part = worker
+                    .join()
+                    .map_err(|_| anyhow!("a signing thread panicked"))??;
+                out.extend(part);
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// [`Signer::sign_all`] signs on one thread below this many tokens per thread (a signature is
+/// ~30 µs, a thread ~50 µs to start).
+const PARALLEL_SIGN_MIN: usize = 64;
+
 /// A verification key loaded once, for callers that check many tokens against one key.
 pub struct Verifier(ed25519_dalek::VerifyingKey);
 
@@ -508,6 +554,37 @@ mod tests {
                 Err(AuthError::Signature)
             );
         }
+    }
+
+    #[test]
+    fn sign_all_matches_one_by_one_and_verifies() {
+        let (private, public) = pki::generate_ed25519_keypair().unwrap();
+        let signer = Signer::from_pem(&private).unwrap();
+        let verifier = Verifier::from_pem(&public).unwrap();
+        let now = Utc::now();
+        let names: Vec<String> = (0..3 * PARALLEL_SIGN_MIN)
+            .map(|i| format!("p{i}"))
+            .collect();
+        let auds: Vec<&str> = names.iter().map(String::as_str).collect();
+        for n in [0, 1, PARALLEL_SIGN_MIN, auds.len()] {
+            let all = signer.sign_all("me", &auds[..n], Scope::Api, now).unwrap();
+            assert_eq!(all.len(), n);
+            for (aud, token) in auds.iter().zip(&all) {
+                assert_eq!(token, &sign(&private, "me", aud, Scope::Api, now).unwrap());
+                assert_eq!(verifier.verify(token).unwrap().aud, *aud);
+            }
+        }
+        // A flipped signature byte or a truncated signature never verifies.
+        let token = signer.sign("me", "you", Scope::Api, now).unwrap();
+        let mut bytes = token.clone().into_bytes();
+        let last = bytes.len() - 2;
+        bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+        let flipped = String::from_utf8(bytes).unwrap();
+        assert_eq!(verifier.verify(&flipped), Err(AuthError::Signature));
+        assert_eq!(
+            verifier.verify(&token[..token.len() - 4]),
+            Err(AuthError::Signature)
+        );
     }
 
     #[test]
