@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::cell::OnceCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub struct MulticlusterRemoteSecrets;
 
@@ -87,6 +87,7 @@ impl Hook for MulticlusterRemoteSecrets {
             now: input.now,
             signer: OnceCell::new(),
             verifier: OnceCell::new(),
+            verified: OnceCell::new(),
         };
         let mut multiclusters = Vec::new();
         // Items whose new token is still to be signed (all at once, below).
@@ -229,6 +230,9 @@ struct Context<'a> {
     signer: OnceCell<Result<jwt::Signer, String>>,
     /// Our verification key, loaded on first use.
     verifier: OnceCell<Result<jwt::Verifier, AuthError>>,
+    /// Signature check of every existing token (remote secrets and values, each distinct text
+    /// once), done in one batch on first use.
+    verified: OnceCell<HashMap<String, Result<jwt::Claims, AuthError>>>,
 }
 
 impl Context<'_> {
@@ -338,6 +342,31 @@ impl Context<'_> {
         }
     }
 
+    /// [`jwt::Verifier::verify`] of every existing token that reads as one, by text.
+    fn verified_tokens(
+        &self,
+        keypair: &AuthnKeypair,
+    ) -> &HashMap<String, Result<jwt::Claims, AuthError>> {
+        self.verified.get_or_init(|| {
+            let tokens: BTreeSet<&str> = self
+                .secret_tokens
+                .values()
+                .chain(self.values_tokens.values())
+                .map(String::as_str)
+                .filter(|t| jwt::peek_claims(t).is_ok())
+                .collect();
+            let tokens: Vec<&str> = tokens.into_iter().collect();
+            let verifier = self
+                .verifier
+                .get_or_init(|| jwt::Verifier::from_pem(&keypair.public));
+            let results = match verifier {
+                Ok(verifier) => verifier.verify_all(&tokens),
+                Err(e) => vec![Err(e.clone()); tokens.len()],
+            };
+            tokens.into_iter().map(str::to_owned).zip(results).collect()
+        })
+    }
+
     /// The token of the remote secret, else the one in values, if either may be reused; else
     /// `None`: a new one is to be signed, with the signer this loads.
     fn api_token(
@@ -354,10 +383,10 @@ impl Context<'_> {
         for (source, token) in candidates {
             let Some(token) = token else { continue };
             let verified = jwt::peek_claims(token).and_then(|_| {
-                let verifier = self
-                    .verifier
-                    .get_or_init(|| jwt::Verifier::from_pem(&keypair.public));
-                verifier.as_ref().map_err(Clone::clone)?.verify(token)
+                self.verified_tokens(keypair)
+                    .get(token.as_str())
+                    .cloned()
+                    .unwrap_or(Err(AuthError::Signature))
             });
             match claims_reuse_problem(verified, self.own_uuid, peer_uuid, self.now) {
                 None => {
