@@ -606,6 +606,13 @@ mod tests {
                 assert_eq!(token, &sign(&private, "me", aud, Scope::Api, now).unwrap());
                 assert_eq!(verifier.verify(token).unwrap().aud, *aud);
             }
+            // Batch checks agree with single ones, in order, good and bad tokens mixed.
+            let mut tokens: Vec<&str> = all.iter().map(String::as_str).collect();
+            if n > 0 {
+                tokens[n / 2] = "garbage";
+            }
+            let one_by_one: Vec<_> = tokens.iter().map(|t| verifier.verify(t)).collect();
+            assert_eq!(verifier.verify_all(&tokens), one_by_one);
         }
         // A flipped signature byte or a truncated signature never verifies.
         let token = signer.sign("me", "you", Scope::Api, now).unwrap();
