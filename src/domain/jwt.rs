@@ -194,8 +194,8 @@ impl Verifier {
         jsonwebtoken::decode::<serde::de::IgnoredAny>(token, &self.0, &rules).map_err(
             |e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::InvalidAlgorithm => AuthError::Algorithm,
-                jsonwebtoken::errors::ErrorKind::InvalidSignature => AuthError::Signature,
-                _ => AuthError::Malformed,
+                // `peek_claims` has read the header and claims: the rest is the signature.
+                _ => AuthError::Signature,
             },
         )?;
         Ok(claims)
