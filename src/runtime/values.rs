@@ -84,9 +84,12 @@ impl ValuesOp {
     }
 }
 
-/// [`patch`] for values given as JSON text (what [`crate::runtime::HookOutput::set`] keeps):
-/// the same operations, but a value that is new or replaced whole goes into the patch as the
-/// text it is, and an unchanged one is recognised by comparing the old value's serialization
+/// The patch that sets each `(dotted path, value)` of `sets` (under the module root) in
+/// `before`, addon-operator style, for values given as JSON text (what
+/// [`crate::runtime::HookOutput::set`] keeps). Computed per set path rather than by diffing whole
+/// documents: only objects present on both sides are diffed (their subtree only); overlapping
+/// paths (one a prefix of another) fall back to the whole-document [`diff`], which gives the
+/// same result. A value that is new or replaced whole goes into the patch as the text it is, and an unchanged one is recognised by comparing the old value's serialization
 /// with the text, without building either as a tree. Only when that fails (the old value's keys
 /// are in another order, or an object changed and must be diffed key by key) is the text parsed.
 pub fn patch_raw(
@@ -103,7 +106,11 @@ pub fn patch_raw(
             .into_iter()
             .map(|(p, raw)| Ok((p, parse_raw(&raw)?)))
             .collect::<Result<Vec<_>, String>>()?;
-        return Ok(patch(before, parsed)?
+        let mut after = before.clone();
+        for (path, v) in parsed {
+            set_path(&mut after, &path, v)?;
+        }
+        return Ok(diff(before, &after)?
             .into_iter()
             .map(ValuesOp::Op)
             .collect());
@@ -120,7 +127,7 @@ fn parse_raw(raw: &RawValue) -> Result<Value, String> {
     serde_json::from_str(raw.get()).map_err(|e| format!("values: hook output is not JSON: {e}"))
 }
 
-/// [`set_ops`] for a value given as JSON text.
+/// The ops [`set_path`]`(before, dotted, value)` followed by [`diff`] would give, pushed on `out`.
 fn raw_set_ops(
     before: &Value,
     dotted: &str,
@@ -213,88 +220,10 @@ fn serializes_to(v: &Value, text: &str) -> bool {
     serde_json::to_writer(&mut expect, v).is_ok() && expect.0.is_empty()
 }
 
-/// The patch that sets each `(dotted path, value)` of `sets` (under the module root) in
-/// `before`, addon-operator style. Computed per set path rather than by diffing whole documents:
-/// an unchanged value costs one comparison, a changed array or scalar is one `add` that takes the
-/// new value without copying it, and only objects present on both sides are diffed (their
-/// subtree only). Overlapping paths (one a prefix of another) fall back to the whole-document
-/// [`diff`], which gives the same result.
-pub fn patch(before: &Value, sets: Vec<(String, Value)>) -> Result<Vec<PatchOperation>, String> {
-    let overlapping = sets.iter().enumerate().any(|(i, (a, _))| {
-        sets.iter()
-            .skip(i + 1)
-            .any(|(b, _)| is_key_prefix(a, b) || is_key_prefix(b, a))
-    });
-    if overlapping {
-        let mut after = before.clone();
-        for (path, v) in sets {
-            set_path(&mut after, &path, v)?;
-        }
-        return diff(before, &after);
-    }
-    let mut out = Vec::new();
-    for (dotted, value) in sets {
-        set_ops(before, &dotted, value, &mut out)?;
-    }
-    out.sort_by(|a, b| op_path(a).cmp(op_path(b)));
-    Ok(out)
-}
-
 /// True when the dotted path `a` equals `b` or names one of its parents.
 fn is_key_prefix(a: &str, b: &str) -> bool {
     b.strip_prefix(a)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
-}
-
-/// The ops [`set_path`]`(before, dotted, value)` followed by [`diff`] would give, pushed on `out`.
-fn set_ops(
-    before: &Value,
-    dotted: &str,
-    value: Value,
-    out: &mut Vec<PatchOperation>,
-) -> Result<(), String> {
-    let keys: Vec<&str> = std::iter::once(MODULE_ROOT)
-        .chain(dotted.split('.'))
-        .collect();
-    let mut path = PointerBuf::new();
-    let mut node = before;
-    for (i, key) in keys.iter().enumerate() {
-        let Value::Object(map) = node else {
-            return Err(format!("values: {} is not an object", keys[..i].join(".")));
-        };
-        path.push_back(*key);
-        let last = i == keys.len() - 1;
-        match map.get(*key) {
-            // A missing (or null) parent is created whole, holding the rest of the path.
-            Some(Value::Null) | None if !last => {
-                let nested = keys[i + 1..].iter().rev().fold(value, |v, k| {
-                    let mut m = serde_json::Map::new();
-                    m.insert((*k).to_owned(), v);
-                    Value::Object(m)
-                });
-                return push_add(out, path, nested);
-            }
-            None => return push_add(out, path, value),
-            Some(old) if last => {
-                if *old == value {
-                    return Ok(());
-                }
-                if old.is_object() && value.is_object() {
-                    out.extend(diff_under(&path, old, &value)?);
-                    return Ok(());
-                }
-                return push_add(out, path, value);
-            }
-            Some(next) => node = next,
-        }
-    }
-    Ok(())
-}
-
-fn push_add(out: &mut Vec<PatchOperation>, path: PointerBuf, value: Value) -> Result<(), String> {
-    check_root(&path)?;
-    out.push(PatchOperation::Add(AddOperation { path, value }));
-    Ok(())
 }
 
 /// The patch that turns `before` into `after`, addon-operator style.
@@ -444,12 +373,6 @@ mod tests {
                 set_path(&mut after, p, v.clone()).unwrap();
             }
             let want = serde_json::to_value(diff(&before, &after).unwrap()).unwrap();
-            let owned = sets
-                .iter()
-                .map(|(p, v)| ((*p).to_owned(), v.clone()))
-                .collect();
-            let got = serde_json::to_value(patch(&before, owned).unwrap()).unwrap();
-            assert_eq!(got, want, "{sets:?}");
             let raw = sets
                 .iter()
                 .map(|(p, v)| ((*p).to_owned(), serde_json::value::to_raw_value(v).unwrap()))
@@ -474,7 +397,7 @@ mod tests {
             serde_json::to_string(&patch_raw(&reordered, sets).unwrap()).unwrap(),
             r#"[{"op":"add","path":"/istio/internal/o/b","value":2}]"#
         );
-        let err = patch(&before, vec![("internal.num.x".to_owned(), json!(1))]).unwrap_err();
+        let err = patch_raw(&before, vec![("internal.num.x".to_owned(), raw("1"))]).unwrap_err();
         assert!(err.contains("istio.internal.num is not an object"), "{err}");
     }
 
