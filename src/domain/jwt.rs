@@ -170,8 +170,8 @@ impl Signer {
 
 impl Signer {
     /// Tokens of `scope` from `sub` to each of `auds`, in order. With many, the signatures are
-    /// shared out over the available cores (scoped threads; Ed25519 signing dominates a first
-    /// run of multicluster-remote-secrets with many peers).
+    /// shared out over the available cores (Ed25519 signing dominates a first run of
+    /// multicluster-remote-secrets with many peers).
     pub fn sign_all(
         &self,
         sub: &str,
@@ -179,68 +179,42 @@ impl Signer {
         scope: Scope,
         now: DateTime<Utc>,
     ) -> Result<Vec<String>> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk = auds.len().div_ceil(threads).max(PARALLEL_SIGN_MIN);
-        if threads < 2 || auds.len() <= chunk {
-            return auds
-                .iter()
-                .map(|aud| self.sign(sub, aud, scope, now))
-                .collect();
-        }
-        std::thread::scope(|s| {
-            let workers: Vec<_> = auds
-                .chunks(chunk)
-                .map(|part| {
-                    s.spawn(move || {
-                        part.iter()
-                            .map(|aud| self.sign(sub, aud, scope, now))
-                            .collect::<Result<Vec<_>>>()
-                    })
-                })
-                .collect();
-            let mut out = Vec::with_capacity(auds.len());
-            for worker in workers {
-                let part = worker
-                    .join()
-                    .map_err(|_| anyhow!("a signing thread panicked"))??;
-                out.extend(part);
-            }
-            Ok(out)
-        })
+        par_map(auds, &|aud| self.sign(sub, aud, scope, now))
+            .map_err(|()| anyhow!("a signing thread panicked"))?
+            .into_iter()
+            .collect()
     }
 }
 
 impl Verifier {
     /// [`Verifier::verify`] of each of `tokens`, in order, shared out over the available cores
     /// like [`Signer::sign_all`] (a steady-state run of multicluster-remote-secrets checks one
-    /// token per peer).
+    /// token per peer). A panicked worker (a bug) fails every token, never the caller.
     pub fn verify_all(&self, tokens: &[&str]) -> Vec<Result<Claims, AuthError>> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk = tokens.len().div_ceil(threads).max(PARALLEL_SIGN_MIN);
-        if threads < 2 || tokens.len() <= chunk {
-            return tokens.iter().map(|t| self.verify(t)).collect();
-        }
-        std::thread::scope(|s| {
-            let workers: Vec<_> = tokens
-                .chunks(chunk)
-                .map(|part| {
-                    (
-                        part,
-                        s.spawn(move || part.iter().map(|t| self.verify(t)).collect::<Vec<_>>()),
-                    )
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|(part, worker)| {
-                    // A panicked worker (a bug) fails its tokens, never the caller.
-                    worker
-                        .join()
-                        .unwrap_or_else(|_| vec![Err(AuthError::Signature); part.len()])
-                })
-                .collect()
-        })
+        par_map(tokens, &|t| self.verify(t))
+            .unwrap_or_else(|()| vec![Err(AuthError::Signature); tokens.len()])
     }
+}
+
+/// `items.iter().map(f)`, in order, split over `available_parallelism()` scoped threads when
+/// there are at least [`PARALLEL_SIGN_MIN`] items per thread; `Err` when a worker panicked.
+fn par_map<T: Sync, R: Send>(items: &[T], f: &(dyn Fn(&T) -> R + Sync)) -> Result<Vec<R>, ()> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = items.len().div_ceil(threads).max(PARALLEL_SIGN_MIN);
+    if threads < 2 || items.len() <= chunk {
+        return Ok(items.iter().map(f).collect());
+    }
+    std::thread::scope(|s| {
+        let workers: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for worker in workers {
+            out.extend(worker.join().map_err(|_| ())?);
+        }
+        Ok(out)
+    })
 }
 
 /// [`Signer::sign_all`] and [`Verifier::verify_all`] use one thread below this many tokens per
