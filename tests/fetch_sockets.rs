@@ -112,11 +112,9 @@ fn test_ca(cn: &str) -> TestCa {
     TestCa { cert, key, pem }
 }
 
-/// A server certificate for 127.0.0.1 and localhost, issued by `ca`.
-fn server_cert(ca: &TestCa) -> (X509, PKey<Private>) {
-    let key = ec_key();
-    let mut b = cert_builder("127.0.0.1", &key);
-    b.set_issuer_name(ca.cert.subject_name()).unwrap();
+/// A certificate builder for a TLS server leaf: not a CA, digital signature, server auth.
+fn leaf_builder(cn: &str, key: &PKey<Private>) -> openssl::x509::X509Builder {
+    let mut b = cert_builder(cn, key);
     b.append_extension(BasicConstraints::new().critical().build().unwrap())
         .unwrap();
     b.append_extension(
@@ -129,6 +127,14 @@ fn server_cert(ca: &TestCa) -> (X509, PKey<Private>) {
     .unwrap();
     b.append_extension(ExtendedKeyUsage::new().server_auth().build().unwrap())
         .unwrap();
+    b
+}
+
+/// A server certificate for 127.0.0.1 and localhost, issued by `ca`.
+fn server_cert(ca: &TestCa) -> (X509, PKey<Private>) {
+    let key = ec_key();
+    let mut b = leaf_builder("127.0.0.1", &key);
+    b.set_issuer_name(ca.cert.subject_name()).unwrap();
     let san = SubjectAlternativeName::new()
         .ip("127.0.0.1")
         .dns("localhost")
@@ -942,19 +948,7 @@ fn runs_inside_an_async_caller() {
 /// A self-signed leaf (no CA flag) for `sans` (IP addresses or DNS names), with its key.
 fn self_signed_leaf(sans: &[&str]) -> (X509, PKey<Private>) {
     let key = ec_key();
-    let mut b = cert_builder("self-signed leaf", &key);
-    b.append_extension(BasicConstraints::new().critical().build().unwrap())
-        .unwrap();
-    b.append_extension(
-        KeyUsage::new()
-            .critical()
-            .digital_signature()
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    b.append_extension(ExtendedKeyUsage::new().server_auth().build().unwrap())
-        .unwrap();
+    let mut b = leaf_builder("self-signed leaf", &key);
     let mut san = SubjectAlternativeName::new();
     for s in sans {
         if s.parse::<std::net::IpAddr>().is_ok() {
