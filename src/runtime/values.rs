@@ -340,7 +340,7 @@ mod tests {
         );
     }
 
-    /// `patch` gives exactly what setting every path and diffing the whole documents gives.
+    /// `patch_raw` gives exactly what setting every path and diffing the whole documents gives.
     #[test]
     fn per_path_patch_equals_whole_document_diff() {
         let before = json!({"istio": {"internal": {
