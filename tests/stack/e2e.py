@@ -1,0 +1,274 @@
+#!/usr/bin/env python3
+"""End-to-end tests on the real stack (SPEC §10): run against clusters that `make clusters
+SCENARIO=…` brought up (out/clusters/<a|b>/stack.json). Every check reads the real components:
+the kube-apiserver (objects, status and who wrote it), addon-operator's log and Helm release,
+istiod's debug pages, istioctl. Prints one line per check, then `N passed, N failed`; exits
+non-zero on any failure. Timings are printed as `figure:` lines (docs/BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "stack"))
+import clusters as S  # noqa: E402
+
+OUT = os.path.join(REPO, "out", "clusters")
+RESULTS = []
+
+
+def check(name):
+    def wrap(fn):
+        fn.check_name = name
+        RESULTS.append(fn)
+        return fn
+    return wrap
+
+
+def load(c):
+    st = json.load(open(os.path.join(OUT, c, "stack.json")))
+    cl = S.Cluster(c, st["scenario"])
+    cl.make_pki()
+    return st, cl
+
+
+def kubectl(st, *args, check=True, input=None):
+    r = subprocess.run([os.path.join(st["bin"], "kubectl"), "--kubeconfig", st["kubeconfig"], *args],
+                       capture_output=True, text=True, input=input)
+    if check and r.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)}: {r.stderr.strip()}")
+    return r
+
+
+def debug(st, page):
+    return S.http_json(f"{st['istiodDebug']}/debug/{page}", timeout=10)
+
+
+def eventually(what, fn, timeout=120, interval=1.0):
+    t0 = time.time()
+    last = None
+    while time.time() - t0 < timeout:
+        try:
+            if fn():
+                return time.time() - t0
+        except Exception as e:  # noqa: BLE001
+            last = e
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not within {timeout}s" + (f" (last error: {last})" if last else ""))
+
+
+def helm_manifest(cl):
+    """The manifest of the deployed Helm release `istio`, as addon-operator stored it."""
+    secrets = [s for s in cl.kube.list("Secret", "d8-system", "owner=helm,name=istio,status=deployed")]
+    assert secrets, "no deployed Helm release istio in d8-system"
+    raw = base64.b64decode(base64.b64decode(secrets[-1]["data"]["release"]))
+    release = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    return release["manifest"]
+
+
+def registry_hosts(st):
+    return {s["hostname"] for s in debug(st, "registryz")}
+
+
+def peer_cr(cl):
+    return cl.kube.get(cl.peer_kind(), f"cluster-{S.PEER[cl.c]}")
+
+
+def conditions(cl):
+    return {x["type"]: x for x in ((peer_cr(cl) or {}).get("status") or {}).get("conditions", [])}
+
+
+def ao_log(c):
+    out = []
+    with open(os.path.join(OUT, c, "logs", "addon-operator.log"), errors="replace") as f:
+        for line in f:
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+    return out
+
+
+def main():
+    A, B = load("a"), load("b")
+    scenario = A[0]["scenario"]
+    figures = []
+
+    @check("addon-operator ran every hook of module istio, none failed")
+    def _():
+        hooks = {"discovery", "fetch-remote-metadata", "update-ca-bundle", "render-service-entries", "multicluster-remote-secrets"}
+        for st, cl in (A, B):
+            log = ao_log(cl.c)
+            ran = {h for h in hooks for e in log if h in json.dumps(e) and ("run" in str(e.get("msg", "")).lower() or e.get("hook"))}
+            assert ran == hooks, f"{cl.c}: hooks never seen running in addon-operator's log: {sorted(hooks - ran)}"
+            errors = [e for e in log if e.get("level") == "error" and "istio" in json.dumps(e)]
+            assert not errors, f"{cl.c}: addon-operator logged errors for module istio: {json.dumps(errors[:3])[:800]}"
+
+    @check("the Helm release istio is deployed by addon-operator")
+    def _():
+        for st, cl in (A, B):
+            helm_manifest(cl)
+
+    @check("peer status conditions True, written by addon-operator from the hooks' patches")
+    def _():
+        for st, cl in (A, B):
+            cr = peer_cr(cl)
+            conds = conditions(cl)
+            bad = {t: x["status"] for t, x in conds.items() if x["status"] != "True"}
+            assert conds and not bad, f"{cl.c}: conditions {bad or 'missing'}"
+            writers = {m.get("manager") for m in cr["metadata"].get("managedFields", []) if m.get("subresource") == "status"}
+            assert writers and all("addon-operator" in (w or "") or "shell-operator" in (w or "") for w in writers), \
+                f"{cl.c}: status written by {writers}, not addon-operator"
+
+    @check("the rendered objects exist in the apiserver (accepted by it)")
+    def _():
+        for st, cl in (A, B):
+            k = cl.kube
+            assert k.get("ConfigMap", "istio-alliance-mesh-config", "d8-istio"), "mesh ConfigMap missing"
+            assert k.get("Secret", "d8-remote-clusters-public-metadata", "d8-istio"), "public-metadata Secret missing"
+            assert k.get("Secret", "metadata-exporter-data", "d8-istio"), "exporter data Secret missing"
+            if scenario == "federation":
+                assert k.list("ServiceEntry", "d8-istio"), f"{cl.c}: no ServiceEntry"
+                assert k.list("DestinationRule", "d8-istio"), f"{cl.c}: no DestinationRule"
+                assert k.list("Gateway", "d8-istio"), f"{cl.c}: no Gateway"
+            else:
+                assert k.list("Secret", "d8-istio", "istio/multiCluster=true"), f"{cl.c}: no remote secret"
+
+    @check("istioctl validate and istioctl analyze --use-kube=false: no error on the release")
+    def _():
+        for st, cl in (A, B):
+            path = os.path.join(OUT, cl.c, "release-manifest.yaml")
+            with open(path, "w") as f:
+                f.write(helm_manifest(cl))
+            istioctl = os.path.join(st["bin"], "istioctl")
+            r = subprocess.run([istioctl, "validate", "-f", path], capture_output=True, text=True)
+            assert r.returncode == 0, f"{cl.c}: istioctl validate: {r.stdout}{r.stderr}"
+            r = subprocess.run([istioctl, "analyze", "--use-kube=false", "--failure-threshold", "Error", path],
+                               capture_output=True, text=True)
+            assert r.returncode == 0, f"{cl.c}: istioctl analyze: {r.stdout}{r.stderr}"
+
+    @check("a cluster without the IstioMulticloud CRD (b, as stock Deckhouse) runs the module")
+    def _():
+        st, cl = B
+        assert cl.kube.get("CustomResourceDefinition", "istiomulticlouds.deckhouse.io") is None
+        assert conditions(cl), "b's module produced no peer status"
+
+    if scenario == "federation":
+        @check("istiod a lists bar.xyz.svc.cluster-b.local with b's gateway as its endpoint")
+        def _():
+            for (st, cl), (pst, pcl) in ((A, B), (B, A)):
+                app, ns = S.CLUSTERS[pcl.c]["app"]
+                host = f"{app}.{ns}.svc.{pst['clusterDomain']}"
+                assert host in registry_hosts(st), f"istiod {cl.c} registry lacks {host}"
+                shards = json.dumps(debug(st, f"endpointShardz"))
+                assert pst["addresses"]["gateway"] in shards, f"istiod {cl.c} endpoints lack {pcl.c}'s gateway"
+
+        @check("the mesh config istiod serves carries the peer's root (and the two roots differ)")
+        def _():
+            for (st, cl), (pst, pcl) in ((A, B), (B, A)):
+                peer_root = open(pst["rootCA"]).read().strip()
+                assert peer_root != open(st["rootCA"]).read().strip(), "the two clusters share a root"
+                mesh = debug(st, "mesh")
+                pems = [c.get("pem", "").strip() for c in mesh.get("caCertificates", [])]
+                assert peer_root in pems, f"istiod {cl.c} mesh caCertificates lack {pcl.c}'s root: {len(pems)} entries"
+
+        @check("a public service added in b appears in istiod a; removed, it disappears")
+        def _():
+            st, cl = A
+            bst, bcl = B
+            host = "baz.xyz.svc." + bst["clusterDomain"]
+            bcl.add_app_service("baz", "xyz")
+            t = eventually(f"{host} in istiod a", lambda: host in registry_hosts(st), 120)
+            figures.append(f"figure: service added in b -> in istiod a: {t:.1f}s")
+            bcl.remove_app_service("baz", "xyz")
+            t = eventually(f"{host} gone from istiod a", lambda: host not in registry_hosts(st), 120)
+            figures.append(f"figure: service removed in b -> gone from istiod a: {t:.1f}s")
+
+        @check("b's exporter stopped: FetchFailed on a, its ServiceEntries and trust kept; back again")
+        def _():
+            st, cl = A
+            bst, bcl = B
+            host = "bar.xyz.svc." + bst["clusterDomain"]
+            bcl.kube.merge_patch("Deployment", "metadata-exporter", {"spec": {"replicas": 0}}, "d8-istio")
+            try:
+                eventually("a's condition on b failing", lambda: any(
+                    x.get("reason") == "FetchFailed" for x in conditions(cl).values()), 90)
+                time.sleep(20)  # one more module run on a with the peer down
+                assert host in registry_hosts(st), "ServiceEntry withdrawn after a failed fetch"
+                peer_root = open(bst["rootCA"]).read().strip()
+                assert peer_root in [c.get("pem", "").strip() for c in debug(st, "mesh").get("caCertificates", [])], "root withdrawn"
+            finally:
+                bcl.kube.merge_patch("Deployment", "metadata-exporter", {"spec": {"replicas": 2}}, "d8-istio")
+            eventually("a's conditions True again", lambda: all(x["status"] == "True" for x in conditions(cl).values()), 120)
+
+        @check("IstioFederation deleted in a: b's ServiceEntries and root withdrawn from istiod a; re-created, back")
+        def _():
+            st, cl = A
+            bst, _ = B
+            host = "bar.xyz.svc." + bst["clusterDomain"]
+            peer_root = open(bst["rootCA"]).read().strip()
+            obj = cl.peer_object("IstioFederation")
+            cl.kube.delete("IstioFederation", obj["metadata"]["name"])
+            t = eventually("bar gone from istiod a", lambda: host not in registry_hosts(st), 120)
+            eventually("b's root gone from istiod a", lambda: peer_root not in [
+                c.get("pem", "").strip() for c in debug(st, "mesh").get("caCertificates", [])], 60)
+            figures.append(f"figure: IstioFederation deleted -> services withdrawn from istiod a: {t:.1f}s")
+            cl.kube.apply(obj)
+            t = eventually("bar back in istiod a", lambda: host in registry_hosts(st), 180)
+            figures.append(f"figure: IstioFederation re-created -> services in istiod a: {t:.1f}s")
+    else:
+        @check("istiod a lists cluster b as synced, through b's api-proxy with the remote secret's token")
+        def _():
+            for (st, cl), (pst, pcl) in ((A, B), (B, A)):
+                cz = debug(st, "clusterz")
+                mine = [x for x in cz if x.get("ID") == pst["clusterID"]]
+                assert mine and mine[0].get("SyncStatus") == "synced", f"istiod {cl.c} clusters: {cz}"
+                sec = cl.kube.get("Secret", f"istio-remote-secret-{pst['clusterID']}", "d8-istio") or next(
+                    iter(cl.kube.list("Secret", "d8-istio", "istio/multiCluster=true")), None)
+                assert sec, f"{cl.c}: no remote secret"
+                kc = base64.b64decode(next(iter(sec["data"].values()))).decode()
+                assert pst["apiProxy"] in kc, f"{cl.c}: remote secret does not point at {pst['apiProxy']}"
+                log = open(os.path.join(OUT, pcl.c, "logs", "pod-api-proxy.log"), errors="replace").read()
+                assert "watch" in log or "GET" in log or "request" in log, f"{pcl.c}'s api-proxy logged no request"
+
+        @check("istiod a sees b's services (bar.xyz.svc.cluster.local exists only in b)")
+        def _():
+            st, cl = A
+            eventually("bar in istiod a", lambda: "bar.xyz.svc.cluster.local" in registry_hosts(st), 60)
+            shards = debug(st, "endpointShardz")
+            assert "bar.xyz.svc.cluster.local" in json.dumps(shards), "no endpoint shard for bar"
+
+        @check("mesh networks from the module's ConfigMap reach istiod (SHARED_MESH_CONFIG meshNetworks)")
+        def _():
+            for (st, cl), (pst, pcl) in ((A, B), (B, A)):
+                nets = debug(st, "networkz")
+                assert pst["addresses"]["gateway"] in json.dumps(nets), f"istiod {cl.c} networkz lacks {pcl.c}'s gateway: {nets}"
+
+    passed = failed = 0
+    for fn in RESULTS:
+        t0 = time.time()
+        try:
+            fn()
+            passed += 1
+            print(f"ok   {fn.check_name} ({time.time() - t0:.1f}s)", flush=True)
+        except Exception as e:  # noqa: BLE001
+            failed += 1
+            print(f"FAIL {fn.check_name}: {e}", flush=True)
+            if os.environ.get("STACK_TEST_TRACE"):
+                traceback.print_exc()
+    for f in figures:
+        print(f)
+    print(f"{scenario}: {passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
