@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := target/release/istio-hooks
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test demo bench fuzz deps venv fmt lint clean stack clusters clusters-down
+.PHONY: all build test demo bench fuzz deps venv fmt lint clean stack clusters clusters-down stack-test
 
 all: build
 
@@ -46,6 +46,15 @@ clusters: deps venv build stack
 
 clusters-down:
 	@if [ -x $(PY) ]; then $(PY) stack/clusters.py down; else python3 stack/clusters.py down; fi
+
+# End-to-end tests on the real stack, both scenarios; the clusters are taken down either way.
+stack-test: deps venv build stack
+	@set -e; for s in federation multicluster; do \
+	  echo "== real stack, scenario $$s"; \
+	  $(PY) stack/clusters.py up --scenario $$s || { $(PY) stack/clusters.py down; exit 1; }; \
+	  $(PY) tests/stack/e2e.py || { $(PY) stack/clusters.py down; exit 1; }; \
+	  $(PY) stack/clusters.py down; \
+	done
 
 bench: deps build
 	bash bench/run.sh

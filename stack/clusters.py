@@ -66,6 +66,11 @@ def ip(c, host):
     return f"127.10.{CLUSTERS[c]['index']}.{host}"
 
 
+def pod_ip(c):
+    """The app's pod address in EndpointSlices (Kubernetes refuses loopback endpoint addresses)."""
+    return f"10.210.{CLUSTERS[c]['index']}.10"
+
+
 def domain_of(c, scenario):
     return "cluster.local" if scenario == "multicluster" else f"cluster-{c}.local"
 
@@ -175,8 +180,11 @@ class Cluster:
             "users": [{"name": "admin", "user": {"client-certificate": self.pki["admin"][0], "client-key": self.pki["admin"][1]}}],
             "contexts": [{"name": self.c, "context": {"cluster": self.c, "user": "admin"}}],
         }
-        with open(self.kubeconfig, "w") as f:
-            yaml.safe_dump(cfg, f)
+        text = yaml.safe_dump(cfg)
+        if not os.path.exists(self.kubeconfig) or open(self.kubeconfig).read() != text:
+            with open(self.kubeconfig + ".tmp", "w") as f:
+                f.write(text)
+            os.replace(self.kubeconfig + ".tmp", self.kubeconfig)  # readers never see a partial file
         self.kube = Kube(self.api, self.pki["kubeCA"], *self.pki["admin"])
 
     def start_etcd(self):
@@ -202,7 +210,7 @@ class Cluster:
             "--disable-admission-plugins=ServiceAccount,NamespaceLifecycle",
             "--enable-priority-and-fairness=false", "--profiling=false", "--v=1",
         ], c=self.c)
-        wait_for(f"kube-apiserver of cluster {self.c}", lambda: self.kube.request("GET", "/readyz") is not None or True,
+        wait_for(f"kube-apiserver of cluster {self.c}", self.kube.ready,
                  120, 1, log=self.logs("kube-apiserver"))
 
     def bootstrap(self):
@@ -215,14 +223,11 @@ class Cluster:
         # istiod's own namespace carries its network, as Istio's docs have an operator label it.
         k.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "d8-istio", "labels": {
             "topology.istio.io/network": network_name(self.c, self.scenario)}}})
-        crds = [os.path.join(REPO, "crds", f) for f in sorted(os.listdir(os.path.join(REPO, "crds"))) if f.endswith(".yaml")]
-        crds.append(os.path.join(CACHE, "bin", "istio-crds.yaml"))
-        for path in crds:
-            for doc in yaml.safe_load_all(open(path)):
-                if doc and doc.get("kind") == "CustomResourceDefinition":
-                    if doc["metadata"]["name"] == "istiomulticlouds.deckhouse.io" and self.c == "b":
-                        continue  # b is a stock Deckhouse cluster in this respect: no IstioMulticloud CRD
-                    k.apply(doc)
+        # Istio's CRDs, as Istio's base chart installs them. This repository's CRDs (crds/) are
+        # applied by addon-operator itself when it starts the module.
+        for doc in yaml.safe_load_all(open(os.path.join(CACHE, "bin", "istio-crds.yaml"))):
+            if doc and doc.get("kind") == "CustomResourceDefinition":
+                k.apply(doc)
         wait_for(f"CRDs established in cluster {self.c}",
                  lambda: k.get("CustomResourceDefinition", "serviceentries.networking.istio.io").get("status", {}).get("acceptedNames"), 60)
         name, ns = CLUSTERS[self.c]["app"]
@@ -241,7 +246,7 @@ class Cluster:
                  "metadata": {"name": f"{name}-stack", "namespace": ns, "labels": {"kubernetes.io/service-name": name,
                                                                                    "endpointslice.kubernetes.io/managed-by": "istio-hooks-stack"}},
                  "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-                 "endpoints": [{"addresses": [ip(self.c, 10)], "conditions": {"ready": True}}]})
+                 "endpoints": [{"addresses": [pod_ip(self.c)], "conditions": {"ready": True}}]})
 
     def remove_app_service(self, name, ns):
         self.kube.delete("Service", name, ns)
@@ -329,7 +334,6 @@ class Cluster:
         env = {
             "ADDON_OPERATOR_NAMESPACE": "d8-system", "KUBECONFIG": self.kubeconfig, "KUBE_CONFIG": self.kubeconfig,
             "MODULES_DIR": mods, "GLOBAL_HOOKS_DIR": os.path.join(REPO, "stack", "global-hooks"),
-            "ADDON_OPERATOR_LISTEN_ADDRESS": a, "ADDON_OPERATOR_LISTEN_PORT": "9650",
             "ADDON_OPERATOR_TMP_DIR": tmp, "DEBUG_UNIX_SOCKET": os.path.join(tmp, "debug.socket"),
             "ADDON_OPERATOR_CONFIG_MAP": "addon-operator", "HELM_DRIVER": "secret",
             "LOG_TYPE": "json", "LOG_LEVEL": "info",
@@ -338,8 +342,13 @@ class Cluster:
             "STACK_CLUSTER_UUID": CLUSTERS[self.c]["uuid"], "STACK_CLUSTER_DOMAIN": self.domain,
             "PATH": f"{BINDIR}:{os.environ.get('PATH', '')}",
         }
+        # Neither cluster has this module's CRDs (a stock Deckhouse cluster has no IstioMulticloud
+        # CRD): addon-operator creates them from crds/ before it starts the module's informers.
+        crd_filters = "doc-,_"
         spawn("addon-operator", [os.path.join(BINDIR, "addon-operator"), "start", "--kube-config", self.kubeconfig,
-                                 "--modules-dir", mods, "--global-hooks-dir", env["GLOBAL_HOOKS_DIR"]],
+                                 "--namespace", "d8-system", "--modules-dir", mods, "--global-hooks-dir", env["GLOBAL_HOOKS_DIR"],
+                                 "--tmp-dir", tmp, "--config-map", "addon-operator", "--prometheus-listen-address", a,
+                                 "--prometheus-listen-port", "9650", "--crd-filters", crd_filters, "--log-type", "json"],
               env=env, cwd=self.dir, c=self.c)
 
     # peers ---------------------------------------------------------------------------------
@@ -523,10 +532,11 @@ class Controller:
 def build_components():
     """The pinned components (stack/build.sh), plus Istio's CRDs and istiod chart from the same
     Istio module."""
-    subprocess.run(["bash", os.path.join(REPO, "stack", "build.sh")], check=True)
+    if not os.environ.get("STACK_SKIP_BUILD"):
+        subprocess.run(["bash", os.path.join(REPO, "stack", "build.sh")], check=True)
     crds, chart = os.path.join(BINDIR, "istio-crds.yaml"), os.path.join(CACHE, "istio-discovery-chart")
     if not (os.path.exists(crds) and os.path.isdir(chart)):
-        istio = next(os.path.join(CACHE, x, "src") for x in sorted(os.listdir(CACHE)) if x.startswith("istio-"))
+        istio = next(os.path.join(CACHE, x, "src") for x in sorted(os.listdir(CACHE)) if x.startswith("istio-v"))
         env = dict(os.environ, GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
         src = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", "istio.io/istio"], capture_output=True, text=True,
                              check=True, cwd=istio, env=env).stdout.strip()

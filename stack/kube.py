@@ -71,6 +71,14 @@ class Kube:
         except urllib.error.HTTPError as e:
             raise ApiError(e.code, e.read().decode(errors="replace"), f"{method} {path}") from None
 
+    def ready(self):
+        """True once /readyz answers 200 (its body is text, not JSON)."""
+        try:
+            with urllib.request.urlopen(self.server + "/readyz", context=self.ctx, timeout=5) as r:
+                return r.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
     def get(self, kind, name, namespace=None):
         try:
             return self.request("GET", self.path(kind, name, namespace))

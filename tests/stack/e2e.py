@@ -155,11 +155,15 @@ def main():
                                capture_output=True, text=True)
             assert r.returncode == 0, f"{cl.c}: istioctl analyze: {r.stdout}{r.stderr}"
 
-    @check("a cluster without the IstioMulticloud CRD (b, as stock Deckhouse) runs the module")
+    @check("the module's CRDs, absent before (no IstioMulticloud CRD, as in stock Deckhouse), were created by addon-operator")
     def _():
-        st, cl = B
-        assert cl.kube.get("CustomResourceDefinition", "istiomulticlouds.deckhouse.io") is None
-        assert conditions(cl), "b's module produced no peer status"
+        for st, cl in (A, B):
+            for name in ("istiofederations", "istiomulticlusters", "istiomulticlouds"):
+                crd = cl.kube.get("CustomResourceDefinition", f"{name}.deckhouse.io")
+                assert crd, f"{cl.c}: CRD {name}.deckhouse.io missing"
+                assert crd["metadata"].get("labels", {}).get("heritage") == "addon-operator", \
+                    f"{cl.c}: CRD {name} not created by addon-operator: {crd['metadata'].get('labels')}"
+            assert conditions(cl), f"{cl.c}: the module produced no peer status"
 
     if scenario == "federation":
         @check("istiod a lists bar.xyz.svc.cluster-b.local with b's gateway as its endpoint")
