@@ -6,7 +6,7 @@
 use crate::domain::jwt::{self, Scope};
 use crate::domain::pki::{self, CertInfo};
 use crate::domain::validate::{self, Dropped};
-use crate::runtime::http::{Failure, HttpGet, HttpsClient, Request, Response};
+use crate::net::{Failure, HttpGet, HttpsClient, Request, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};

@@ -1,5 +1,5 @@
-//! OpenSSL client contexts for the fetch client ([`super::http::HttpsClient`]), cheap to build
-//! per TLS setting, and the hyper connector (TCP, then a TLS handshake) that uses them.
+//! OpenSSL client contexts for the outbound client ([`crate::net::HttpsClient`]), cheap to build
+//! per TLS setting.
 //!
 //! `SslConnector::builder` (and so native-tls/reqwest) calls `set_default_verify_paths`, which
 //! parses the whole system CA bundle into every new context: tens of milliseconds of CPU per
@@ -11,22 +11,14 @@
 //! configuration: the same options, cipher list, peer verification, hostname/IP checks with
 //! no partial wildcards, SNI for DNS names only, TLS 1.2 minimum (native-tls's default).
 
-use hyper::rt::{Read, ReadBufCursor, Write};
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
-use hyper_util::rt::TokioIo;
 use openssl::ssl::{
     Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslVerifyMode, SslVersion,
 };
 use openssl::x509::verify::X509CheckFlags;
-use openssl::x509::{X509VerifyResult, X509};
-use std::future::Future;
-use std::io;
+use openssl::x509::X509;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
-use tokio::net::TcpStream;
+use std::sync::OnceLock;
 
 /// `SslConnector`'s cipher list.
 const CIPHERS: &str = "DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!IDEA:!SEED:!aDSS:!SRP:!PSK";
@@ -181,7 +173,7 @@ impl TlsSetting {
 
     /// A session for `host` (a DNS name or an IP address, without brackets): SNI for DNS
     /// names, and the certificate checked against the name or address unless insecure.
-    fn session(&self, host: &str) -> Result<Ssl, openssl::error::ErrorStack> {
+    pub(crate) fn session(&self, host: &str) -> Result<Ssl, openssl::error::ErrorStack> {
         let mut ssl = Ssl::new(&self.ctx)?;
         let ip = host.parse::<IpAddr>().ok();
         if ip.is_none() {
@@ -196,122 +188,6 @@ impl TlsSetting {
             }
         }
         Ok(ssl)
-    }
-}
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The hyper connector: TCP with hyper-util's `HttpConnector`, then a TLS handshake with one
-/// [`TlsSetting`]. Only `https` URIs.
-#[derive(Clone)]
-pub struct HttpsConnector {
-    tcp: HttpConnector,
-    tls: Arc<TlsSetting>,
-}
-
-impl HttpsConnector {
-    pub fn new(tls: TlsSetting, connect_timeout: std::time::Duration) -> HttpsConnector {
-        let mut tcp = HttpConnector::new();
-        tcp.enforce_http(false);
-        tcp.set_nodelay(true);
-        tcp.set_connect_timeout(Some(connect_timeout));
-        HttpsConnector {
-            tcp,
-            tls: Arc::new(tls),
-        }
-    }
-}
-
-impl tower::Service<http::Uri> for HttpsConnector {
-    type Response = HttpsStream;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<HttpsStream, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.tcp.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, uri: http::Uri) -> Self::Future {
-        let tls = self.tls.clone();
-        let scheme_ok = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
-        let host = uri
-            .host()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let tcp = self.tcp.call(uri);
-        Box::pin(async move {
-            if !scheme_ok {
-                return Err("only https URLs are fetched".into());
-            }
-            let tcp = tcp.await?.into_inner();
-            let ssl = tls.session(&host).map_err(|e| handshake_error(&host, &e))?;
-            let mut stream =
-                tokio_openssl::SslStream::new(ssl, tcp).map_err(|e| handshake_error(&host, &e))?;
-            if let Err(e) = Pin::new(&mut stream).connect().await {
-                let verify = stream.ssl().verify_result();
-                let mut msg = handshake_error(&host, &e);
-                if verify != X509VerifyResult::OK {
-                    msg = format!("{msg} ({})", verify.error_string());
-                }
-                return Err(msg.into());
-            }
-            Ok(HttpsStream(TokioIo::new(stream)))
-        })
-    }
-}
-
-fn handshake_error(host: &str, e: &dyn std::fmt::Display) -> String {
-    format!("TLS handshake with {host}: {e}")
-}
-
-/// An established TLS connection, as hyper reads and writes it.
-pub struct HttpsStream(TokioIo<tokio_openssl::SslStream<TcpStream>>);
-
-impl Connection for HttpsStream {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
-}
-
-impl Read for HttpsStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl Write for HttpsStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
     }
 }
 
