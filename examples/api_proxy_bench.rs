@@ -67,7 +67,7 @@ async fn main() {
         .collect();
     let requests = args.first().copied().unwrap_or(20_000);
     let connections = args.get(1).copied().unwrap_or(32);
-    let pki = tls::ca_and_localhost_cert().expect("test pki");
+    let pki = pki::ca_and_localhost_cert().expect("test pki");
     let dir = tempfile::tempdir().expect("tempdir");
 
     // The fake apiserver: a small NamespaceList, like a cheap istiod list call.
