@@ -5,7 +5,8 @@
 use istio_hooks::domain::jwt::{self, Scope};
 use istio_hooks::domain::metadata::{PublicMetadata, RemotePublicMetadata};
 use istio_hooks::domain::pki;
-use istio_hooks::servers::{api_proxy, serve, tls};
+use istio_hooks::servers::{api_proxy, serve};
+use istio_hooks::tls;
 use std::time::{Duration, Instant};
 
 const OWN: &str = "0b1b2c3d-bbbb-4000-8000-00000000000b";

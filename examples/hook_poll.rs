@@ -14,7 +14,8 @@
 //! `cargo build --release && PEERS=20 ROUNDS=10 target/release/examples/hook_poll`
 
 use istio_hooks::domain::pki;
-use istio_hooks::servers::{exporter, tls};
+use istio_hooks::servers::exporter;
+use istio_hooks::tls;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -15,7 +15,7 @@ use istio_hooks::domain::jwt::Scope;
 use istio_hooks::domain::pki::{self, TestPki};
 use istio_hooks::servers::api_proxy::{self, Config};
 use istio_hooks::servers::serve::{self, Limits, Running};
-use istio_hooks::servers::tls;
+use istio_hooks::tls;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

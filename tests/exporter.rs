@@ -10,7 +10,7 @@ use istio_hooks::domain::jwt::Scope;
 use istio_hooks::domain::pki;
 use istio_hooks::servers::exporter::{self, Config};
 use istio_hooks::servers::serve::Running;
-use istio_hooks::servers::tls;
+use istio_hooks::tls;
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

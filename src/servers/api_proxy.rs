@@ -8,7 +8,7 @@ use crate::domain::metadata::RemotePublicMetadata;
 use crate::domain::pki;
 use crate::servers::datadir::{self, Watched};
 use crate::servers::serve::{self, Limits, Running};
-use crate::servers::tls;
+use crate::tls;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
