@@ -29,23 +29,21 @@ pub(super) async fn check(
     const NAME: &str = "remote API (api-proxy)";
     let (api_host, key) = (target.host.as_str(), target.key.as_str());
     let url = format!("https://{api_host}/version");
-    let token = match jwt::sign_with_ttl(
+    let signed = jwt::sign_with_ttl(
         key,
         own_uuid,
         peer_uuid,
         Scope::Api.as_str(),
         now,
         Duration::from_secs(60),
-    ) {
-        Ok(t) => t,
-        Err(e) => {
-            r.fail(
-                NAME,
-                format!("cannot sign an api token: {e:#}"),
-                "the hooks report TokenGenerationFailed",
-            );
-            return;
-        }
+    );
+    let Some(token) = r.or_fail(
+        NAME,
+        signed,
+        |e| format!("cannot sign an api token: {e:#}"),
+        "the hooks report TokenGenerationFailed",
+    ) else {
+        return;
     };
     match conn.get(url.clone(), Some(token)).await {
         Err(f) => {

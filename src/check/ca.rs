@@ -1,6 +1,7 @@
 //! Sections "CA file" and "TLS verification": `--ca` is readable and holds certificates, or
 //! verification is off by `--insecure-skip-verify`.
 
+use super::conn::read_pem_file;
 use super::{Args, Report};
 use crate::domain::pki;
 
@@ -17,31 +18,17 @@ pub(super) fn check(r: &mut Report, args: &Args) -> Option<Option<String>> {
         }
         return Some(None);
     };
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            r.fail(
-                NAME,
-                format!("cannot read {}: {e}", path.display()),
-                "pass a readable PEM file",
-            );
-            return None;
-        }
-    };
-    match pki::parse_certificates(&text) {
-        Ok(certs) => r.pass(
-            NAME,
-            format!("{}: {} certificate(s)", path.display(), certs.len()),
-        ),
-        Err(e) => {
-            r.fail(
-                NAME,
-                format!("{}: {e}", path.display()),
-                "the file must hold PEM CERTIFICATE blocks",
-            );
-            return None;
-        }
-    }
+    let text = read_pem_file(r, NAME, path)?;
+    let certs = r.or_fail(
+        NAME,
+        pki::parse_certificates(&text),
+        |e| format!("{}: {e}", path.display()),
+        "the file must hold PEM CERTIFICATE blocks",
+    )?;
+    r.pass(
+        NAME,
+        format!("{}: {} certificate(s)", path.display(), certs.len()),
+    );
     if args.insecure_skip_verify {
         r.warn(
             NAME,

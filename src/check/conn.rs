@@ -1,10 +1,11 @@
-//! What the sections that talk to the peer share: the connection settings of the run
-//! ([`Conn`]), one JSON GET, transport failures and refusals as checks with hints, and bounded,
-//! printable excerpts of remote bodies.
+//! What the sections share to get their inputs: the connection settings of the run ([`Conn`]),
+//! one JSON GET and its document, transport failures and refusals as checks with hints, bounded
+//! and printable excerpts of remote bodies, and the PEM files the flags name.
 
 use super::Report;
 use crate::net::{Failure, HttpGet, Request, Response};
 use serde_json::Value;
+use std::path::Path;
 use std::time::Duration;
 
 /// Response size limit, as the hooks' default (`alliance.metadataFetch.maxResponseBytes`).
@@ -86,6 +87,32 @@ pub(super) async fn fetch_json(
             Some((resp.status, parsed, resp.body))
         }
     }
+}
+
+/// The document [`fetch_json`] parsed, or a failed `name` check quoting the body, with `hint`.
+pub(super) fn json_document(
+    r: &mut Report,
+    name: &str,
+    parsed: Result<Value, String>,
+    body: &[u8],
+    hint: &str,
+) -> Option<Value> {
+    r.or_fail(
+        name,
+        parsed,
+        |e| format!("not JSON ({e}): {}", excerpt(body)),
+        hint,
+    )
+}
+
+/// The PEM file at `path` (a flag's), or a failed `name` check when it cannot be read.
+pub(super) fn read_pem_file(r: &mut Report, name: &str, path: &Path) -> Option<String> {
+    r.or_fail(
+        name,
+        std::fs::read_to_string(path),
+        |e| format!("cannot read {}: {e}", path.display()),
+        "pass a readable PEM file",
+    )
 }
 
 /// Hint for a 401 from the peer's exporter, by its reason text.

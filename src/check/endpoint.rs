@@ -7,13 +7,12 @@ use super::Report;
 pub(super) fn check(r: &mut Report, endpoint: &str) -> Option<String> {
     const NAME: &str = "endpoint URL";
     const HINT: &str = "use the peer's spec.metadataEndpoint, e.g. https://istio-metadata.<peer public domain>/metadata/";
-    let url = match url::Url::parse(endpoint) {
-        Ok(u) => u,
-        Err(e) => {
-            r.fail(NAME, format!("{endpoint:?} is not a URL: {e}"), HINT);
-            return None;
-        }
-    };
+    let url = r.or_fail(
+        NAME,
+        url::Url::parse(endpoint),
+        |e| format!("{endpoint:?} is not a URL: {e}"),
+        HINT,
+    )?;
     if url.host_str().is_none_or(str::is_empty) {
         r.fail(NAME, format!("{endpoint:?} has no host"), HINT);
         return None;

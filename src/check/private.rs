@@ -2,7 +2,7 @@
 //! and "dropped by validation": a token signed with our key, the private document fetched with
 //! it and validated as the hooks do.
 
-use super::conn::{excerpt, fetch_json, refusal_hint, Conn};
+use super::conn::{excerpt, fetch_json, json_document, read_pem_file, refusal_hint, Conn};
 use super::{api, Args, Kind, Report};
 use crate::domain::jwt::{self, Scope};
 use crate::domain::validate::{self, Dropped};
@@ -35,28 +35,13 @@ pub(super) async fn check(
         );
         return None;
     }
-    let key = match std::fs::read_to_string(key_path) {
-        Ok(k) => k,
-        Err(e) => {
-            r.fail(
-                TOKEN,
-                format!("cannot read {}: {e}", key_path.display()),
-                "pass a readable PEM file",
-            );
-            return None;
-        }
-    };
-    let token = match jwt::sign(&key, own_uuid, peer_uuid, scope, now) {
-        Ok(t) => t,
-        Err(e) => {
-            r.fail(
-                TOKEN,
-                format!("cannot sign a token with {}: {e:#}", key_path.display()),
-                "the hooks report TokenGenerationFailed: the key must be our PKCS#8 Ed25519 private key (Secret d8-istio/d8-remote-authn-keypair, key priv)",
-            );
-            return None;
-        }
-    };
+    let key = read_pem_file(r, TOKEN, key_path)?;
+    let token = r.or_fail(
+        TOKEN,
+        jwt::sign(&key, own_uuid, peer_uuid, scope, now),
+        |e| format!("cannot sign a token with {}: {e:#}", key_path.display()),
+        "the hooks report TokenGenerationFailed: the key must be our PKCS#8 Ed25519 private key (Secret d8-istio/d8-remote-authn-keypair, key priv)",
+    )?;
     r.pass(
         TOKEN,
         format!(
@@ -92,17 +77,13 @@ pub(super) async fn check(
             return None;
         }
     }
-    let v = match parsed {
-        Ok(v) => v,
-        Err(e) => {
-            r.fail(
-                "private metadata valid",
-                format!("not JSON ({e}): {}", excerpt(&body)),
-                "the hooks report InvalidJSON",
-            );
-            return None;
-        }
-    };
+    let v = json_document(
+        r,
+        "private metadata valid",
+        parsed,
+        &body,
+        "the hooks report InvalidJSON",
+    )?;
     match args.kind {
         Kind::Federation => {
             check_federation(r, &v, args.trust_domain.as_deref());

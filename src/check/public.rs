@@ -2,7 +2,7 @@
 //! "root CA #<n>": the public document as the hooks fetch and validate it, and every root it
 //! publishes.
 
-use super::conn::{excerpt, fetch_json, Conn};
+use super::conn::{excerpt, fetch_json, json_document, Conn};
 use super::Report;
 use crate::domain::pki::{self, CertInfo};
 use crate::domain::validate;
@@ -36,29 +36,20 @@ pub(super) async fn check(
         (None, false) => "TLS verified with system roots",
     };
     r.pass(NAME, format!("GET {url}: HTTP 200, {tls}"));
-    let v = match parsed {
-        Ok(v) => v,
-        Err(e) => {
-            r.fail(
-                "public metadata valid",
-                format!("not JSON ({e}): {}", excerpt(&body)),
-                "the hooks report InvalidJSON: something other than the exporter answers this URL",
-            );
-            return None;
-        }
-    };
+    let v = json_document(
+        r,
+        "public metadata valid",
+        parsed,
+        &body,
+        "the hooks report InvalidJSON: something other than the exporter answers this URL",
+    )?;
     r.public_metadata = Some(v.clone());
-    let (public, certs) = match validate::public_metadata_structure(&v) {
-        Ok(x) => x,
-        Err(e) => {
-            r.fail(
-                "public metadata valid",
-                e,
-                "the hooks report InvalidPublicMetadata: the peer's exporter publishes a broken document",
-            );
-            return None;
-        }
-    };
+    let (public, certs) = r.or_fail(
+        "public metadata valid",
+        validate::public_metadata_structure(&v),
+        |e| e,
+        "the hooks report InvalidPublicMetadata: the peer's exporter publishes a broken document",
+    )?;
     r.pass(
         "public metadata valid",
         format!(

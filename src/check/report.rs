@@ -58,6 +58,17 @@ impl Report {
     pub(super) fn fail(&mut self, name: &str, message: String, hint: &str) {
         self.add(name, Status::Fail, message, Some(hint));
     }
+    /// `result`'s value; for an error, a failed `name` check with the message `message` makes
+    /// of it and `hint`, and `None`.
+    pub(super) fn or_fail<T, E>(
+        &mut self,
+        name: &str,
+        result: Result<T, E>,
+        message: impl FnOnce(E) -> String,
+        hint: &str,
+    ) -> Option<T> {
+        result.map_err(|e| self.fail(name, message(e), hint)).ok()
+    }
     pub(super) fn failed(&self) -> usize {
         self.checks
             .iter()
