@@ -1,5 +1,5 @@
 //! Sections "public metadata reachable", "public metadata valid", "authn key is Ed25519" and
-//! "root CA #<n>": the public document as the hooks fetch and validate it, and every root it
+//! "root CA #N": the public document as the hooks fetch and validate it, and every root it
 //! publishes.
 
 use super::conn::{excerpt, fetch_json, json_document, Conn};
