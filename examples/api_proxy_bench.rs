@@ -5,7 +5,8 @@
 use istio_hooks::domain::jwt::{self, Scope};
 use istio_hooks::domain::metadata::{PublicMetadata, RemotePublicMetadata};
 use istio_hooks::domain::pki;
-use istio_hooks::servers::{api_proxy, serve, tls};
+use istio_hooks::servers::{api_proxy, serve};
+use istio_hooks::tls;
 use std::time::{Duration, Instant};
 
 const OWN: &str = "0b1b2c3d-bbbb-4000-8000-00000000000b";
@@ -67,7 +68,7 @@ async fn main() {
         .collect();
     let requests = args.first().copied().unwrap_or(20_000);
     let connections = args.get(1).copied().unwrap_or(32);
-    let pki = tls::ca_and_localhost_cert().expect("test pki");
+    let pki = pki::ca_and_localhost_cert().expect("test pki");
     let dir = tempfile::tempdir().expect("tempdir");
 
     // The fake apiserver: a small NamespaceList, like a cheap istiod list call.

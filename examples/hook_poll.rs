@@ -13,7 +13,9 @@
 //!
 //! `cargo build --release && PEERS=20 ROUNDS=10 target/release/examples/hook_poll`
 
-use istio_hooks::servers::{exporter, tls};
+use istio_hooks::domain::pki;
+use istio_hooks::servers::exporter;
+use istio_hooks::tls;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -249,7 +251,7 @@ fn main() {
     let work = tempfile::tempdir().expect("tempdir");
     let data = work.path().join("data");
     std::fs::create_dir(&data).expect("mkdir");
-    let pki = tls::ca_and_localhost_cert().expect("test PKI");
+    let pki = pki::ca_and_localhost_cert().expect("test PKI");
     let (local_priv, local_pub) =
         istio_hooks::domain::pki::generate_ed25519_keypair().expect("keypair");
     let (_, peer_pub) = istio_hooks::domain::pki::generate_ed25519_keypair().expect("keypair");

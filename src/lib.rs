@@ -4,11 +4,15 @@
 //!
 //! Layout: [`runtime`] speaks the hook protocol and knows nothing of federation; [`hooks`] holds
 //! one module per hook and the registry; [`domain`] holds the types and rules hooks and servers
-//! share; [`servers`] holds the two HTTP servers; [`cli`] maps the command line onto them.
+//! share; [`net`] is the outbound HTTPS client; [`servers`] holds the two HTTP servers; [`tls`]
+//! builds the OpenSSL contexts of both; [`check`] is the operator's diagnostic; [`cli`] maps
+//! the command line onto them.
 
 pub mod check;
 pub mod cli;
 pub mod domain;
 pub mod hooks;
+pub mod net;
 pub mod runtime;
 pub mod servers;
+pub mod tls;

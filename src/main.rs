@@ -19,7 +19,7 @@ fn main() {
             .unwrap_or_else(|| "unknown panic".to_owned());
         eprintln!("istio-hooks: internal error{place}: {msg}");
     }));
-    let code = match std::panic::catch_unwind(istio_hooks::cli::main) {
+    let code = match std::panic::catch_unwind(run) {
         Ok(Ok(())) => 0,
         Ok(Err(e)) => {
             eprintln!("{e}");
@@ -28,4 +28,15 @@ fn main() {
         Err(_) => 2,
     };
     std::process::exit(code);
+}
+
+/// The command line. In debug builds only (those `cargo test` makes), a non-empty
+/// `ISTIO_HOOKS_TEST_PANIC` panics first with its value, so that the path above is tested
+/// through the binary; release builds hold no such trigger.
+fn run() -> Result<(), String> {
+    #[cfg(debug_assertions)]
+    if let Some(msg) = std::env::var_os("ISTIO_HOOKS_TEST_PANIC").filter(|v| !v.is_empty()) {
+        panic!("{}", msg.to_string_lossy());
+    }
+    istio_hooks::cli::main()
 }

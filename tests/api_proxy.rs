@@ -12,9 +12,10 @@ use axum::routing::get;
 use axum::Router;
 use common::{eventually, https_client, Identity, SecretDir};
 use istio_hooks::domain::jwt::Scope;
+use istio_hooks::domain::pki::{self, TestPki};
 use istio_hooks::servers::api_proxy::{self, Config};
 use istio_hooks::servers::serve::{self, Limits, Running};
-use istio_hooks::servers::tls::{self, TestPki};
+use istio_hooks::tls;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -145,7 +146,7 @@ async fn start() -> Fixture {
 /// With `client_org`, the proxy requires client certificates from the fixture's CA with that
 /// Organization.
 async fn start_with(client_org: Option<&str>) -> Fixture {
-    let pki = tls::ca_and_localhost_cert().unwrap();
+    let pki = pki::ca_and_localhost_cert().unwrap();
     let acceptor =
         || tls::acceptor_from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).unwrap();
     let upstream = Arc::new(Upstream::default());
@@ -371,7 +372,7 @@ async fn rotated_token_and_new_peers_are_picked_up() {
 async fn untrusted_apiserver_certificate_is_refused() {
     // The proxy trusts only --ca-file: an apiserver with a certificate from another CA fails.
     let f = start().await;
-    let other = tls::ca_and_localhost_cert().unwrap();
+    let other = pki::ca_and_localhost_cert().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let remote_path = f.token_dir.path().join("remote-public-metadata.json");
     let config = Config {
@@ -427,21 +428,21 @@ async fn client_certificates_are_required_when_configured() {
                 .ok()
         }
     };
-    let ingress = tls::client_cert(&f.pki, "ingress-nginx:auth").unwrap();
+    let ingress = pki::client_cert(&f.pki, "ingress-nginx:auth").unwrap();
     assert_eq!(status(client_with(Some(ingress))).await, Some(200));
     assert_eq!(
         status(client_with(None)).await,
         None,
         "no client certificate"
     );
-    let wrong_org = tls::client_cert(&f.pki, "someone-else").unwrap();
+    let wrong_org = pki::client_cert(&f.pki, "someone-else").unwrap();
     assert_eq!(
         status(client_with(Some(wrong_org))).await,
         None,
         "wrong organization"
     );
-    let other_ca = tls::ca_and_localhost_cert().unwrap();
-    let foreign = tls::client_cert(&other_ca, "ingress-nginx:auth").unwrap();
+    let other_ca = pki::ca_and_localhost_cert().unwrap();
+    let foreign = pki::client_cert(&other_ca, "ingress-nginx:auth").unwrap();
     assert_eq!(status(client_with(Some(foreign))).await, None, "foreign CA");
     assert_eq!(f.upstream.seen.lock().unwrap().len(), 1);
     f.stop().await;

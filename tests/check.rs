@@ -49,7 +49,8 @@ struct Tls {
 }
 
 fn tls() -> Tls {
-    let (ca_pem, ca_key_pem) = pki::generate_self_signed_ca("ingress-ca", 365, true).unwrap();
+    let (ca_pem, ca_key_pem) =
+        pki::generate_self_signed_ca("ingress-ca", pki::Validity::days(365), true).unwrap();
     let ca = X509::from_pem(ca_pem.as_bytes()).unwrap();
     let ca_key = PKey::private_key_from_pem(ca_key_pem.as_bytes()).unwrap();
     let leaf_key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
@@ -89,7 +90,8 @@ fn tls() -> Tls {
 /// A peer publishing `PEER_UUID` with a valid mesh root and a federation document under
 /// `.svc.cluster-b.local`, knowing our key (`our_pub`).
 fn healthy_peer(our_pub: &str) -> Peer {
-    let (mesh_root, _) = pki::generate_self_signed_ca("mesh-root-b", 3650, true).unwrap();
+    let (mesh_root, _) =
+        pki::generate_self_signed_ca("mesh-root-b", pki::Validity::days(3650), true).unwrap();
     let (_, peer_pub) = pki::generate_ed25519_keypair().unwrap();
     let peer_pub = peer_pub.replace("PUBLIC KEY", "ED25519 PUBLIC KEY");
     let public = json!({"clusterUUID": PEER_UUID, "authnKeyPub": peer_pub, "rootCA": mesh_root});
@@ -418,7 +420,8 @@ fn healthy_peer_passes_in_text_and_json() {
 fn wrong_ca_fails_on_tls_with_a_hint() {
     let s = setup();
     let ep = endpoint(serve(&s.tls, s.peer.clone()));
-    let (other_ca, _) = pki::generate_self_signed_ca("someone-else", 365, true).unwrap();
+    let (other_ca, _) =
+        pki::generate_self_signed_ca("someone-else", pki::Validity::days(365), true).unwrap();
     let other = s.files.write("other-ca.pem", &other_ca);
     let (code, v) = json_check(&[&ep, "--ca", other.to_str().unwrap()]);
     assert_eq!(code, 1);
@@ -465,7 +468,8 @@ fn system_roots_come_from_ssl_cert_file_or_a_hashed_ssl_cert_dir() {
             .to_owned()
     };
     let empty = tempfile::tempdir().unwrap();
-    let (other_ca, _) = pki::generate_self_signed_ca("someone-else", 365, true).unwrap();
+    let (other_ca, _) =
+        pki::generate_self_signed_ca("someone-else", pki::Validity::days(365), true).unwrap();
     let other = s.files.write("other-ca.pem", &other_ca);
     let hashed = tempfile::tempdir().unwrap();
     let ca = X509::from_pem(s.tls.ca_pem.as_bytes()).unwrap();
@@ -500,7 +504,8 @@ fn system_roots_come_from_ssl_cert_file_or_a_hashed_ssl_cert_dir() {
 #[test]
 fn expired_root_fails() {
     let mut s = setup();
-    let (old_root, _) = pki::generate_self_signed_ca("old-root", -2, true).unwrap();
+    let (old_root, _) =
+        pki::generate_self_signed_ca("old-root", pki::Validity::expired(2), true).unwrap();
     let mut public: Value = serde_json::from_slice(&s.peer.public).unwrap();
     public["rootCA"] = Value::from(old_root);
     s.peer.public = serde_json::to_vec(&public).unwrap();
@@ -522,7 +527,8 @@ fn expired_root_fails() {
 #[test]
 fn root_expiring_soon_is_a_warning() {
     let mut s = setup();
-    let (root, _) = pki::generate_self_signed_ca("short-root", 10, true).unwrap();
+    let (root, _) =
+        pki::generate_self_signed_ca("short-root", pki::Validity::days(10), true).unwrap();
     let mut public: Value = serde_json::from_slice(&s.peer.public).unwrap();
     public["rootCA"] = Value::from(root);
     s.peer.public = serde_json::to_vec(&public).unwrap();
@@ -794,7 +800,8 @@ fn malformed_endpoints_fail_without_network() {
 #[test]
 fn spiffe_bundle_problems_are_warnings() {
     let mut s = setup();
-    let (other_root, _) = pki::generate_self_signed_ca("other-root", 365, true).unwrap();
+    let (other_root, _) =
+        pki::generate_self_signed_ca("other-root", pki::Validity::days(365), true).unwrap();
     s.peer.spiffe = Some(spiffe_bundle(
         &serde_json::to_vec(&json!({"rootCA": other_root})).unwrap(),
     ));
@@ -894,7 +901,7 @@ fn private_key_can_come_from_stdin_and_bad_keys_fail() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("✔ private metadata access"), "{text}");
 
-    let (_, rsa_key) = pki::generate_self_signed_ca("x", 1, true).unwrap();
+    let (_, rsa_key) = pki::generate_self_signed_ca("x", pki::Validity::days(1), true).unwrap();
     let bad = s.files.write("rsa.pem", &rsa_key);
     let mut args = full_args(&s, &ep);
     args[6] = bad.to_str().unwrap();

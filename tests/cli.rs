@@ -1,7 +1,7 @@
 //! The binary as operators call it: every invocation mode (classic `--config` and run, batch
 //! `hook list|config|run N`, standalone), the `hooks/*.sh` wrappers, configs checked against
 //! shell-operator's and addon-operator's schemas, and failures (exit code, one stderr line,
-//! no output written).
+//! no output written), panics included.
 
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -331,6 +331,32 @@ fn failures_exit_non_zero_with_one_line_and_no_outputs() {
     assert_eq!(out.status.code(), Some(1));
     let out = run(Command::new(BIN).arg("no-such-hook"), None);
     assert!(String::from_utf8_lossy(&out.stderr).contains("hooks are: discovery"));
+}
+
+/// A panic under the command line exits 2 with one stderr line naming the place and nothing on
+/// stdout. The trigger, `ISTIO_HOOKS_TEST_PANIC`, exists in debug builds only (see `main.rs`),
+/// which is what `cargo test` builds.
+#[cfg(debug_assertions)]
+#[test]
+fn a_panic_exits_2_with_one_line() {
+    let out = run(
+        Command::new(BIN)
+            .args(["hook", "list"])
+            .env("ISTIO_HOOKS_TEST_PANIC", "boom"),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "nothing on stdout");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(
+        err.starts_with("istio-hooks: internal error at src/main.rs:"),
+        "{err:?}"
+    );
+    assert!(err.trim_end().ends_with(": boom"), "{err:?}");
+    // Without the trigger the same command succeeds.
+    let out = run(Command::new(BIN).args(["hook", "list"]), None);
+    assert_eq!(out.status.code(), Some(0));
 }
 
 #[test]

@@ -10,7 +10,7 @@ use istio_hooks::domain::jwt::Scope;
 use istio_hooks::domain::pki;
 use istio_hooks::servers::exporter::{self, Config};
 use istio_hooks::servers::serve::Running;
-use istio_hooks::servers::tls;
+use istio_hooks::tls;
 use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -55,7 +55,7 @@ fn publish(dir: &mut SecretDir, local: &Value, remote: &Value) {
 async fn start_with(tweak: impl FnOnce(&mut Config)) -> Fixture {
     let me = Identity::new(OWN);
     let peer = Identity::new(PEER);
-    let (root_ca, _) = pki::generate_self_signed_ca("root", 30, true).unwrap();
+    let (root_ca, _) = pki::generate_self_signed_ca("root", pki::Validity::days(30), true).unwrap();
     let local = local_metadata(&me, &root_ca);
     let mut dir = SecretDir::new();
     publish(
@@ -406,7 +406,7 @@ async fn without_valid_data_the_exporter_answers_503_then_recovers() {
         503
     );
     let me = Identity::new(OWN);
-    let (root, _) = pki::generate_self_signed_ca("root", 30, true).unwrap();
+    let (root, _) = pki::generate_self_signed_ca("root", pki::Validity::days(30), true).unwrap();
     publish(
         &mut dir,
         &json!({"public": me.public_metadata(&root)}),
@@ -445,7 +445,7 @@ async fn unreadable_root_gives_500_on_spiffe_and_ec_roots_give_ec_keys() {
         200
     );
 
-    let ec_root = tls::ca_and_localhost_cert().unwrap().ca_pem;
+    let ec_root = pki::ca_and_localhost_cert().unwrap().ca_pem;
     publish(
         &mut f.dir,
         &json!({"public": f.me.public_metadata(&ec_root)}),
@@ -477,7 +477,7 @@ async fn unreadable_root_gives_500_on_spiffe_and_ec_roots_give_ec_keys() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_mode_with_a_test_ca() {
-    let pki = tls::ca_and_localhost_cert().unwrap();
+    let pki = pki::ca_and_localhost_cert().unwrap();
     let acceptor = tls::acceptor_from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).unwrap();
     let f = start_with(|c| c.tls = Some(acceptor)).await;
     assert!(f.base.starts_with("https://"));
@@ -499,7 +499,7 @@ async fn https_mode_with_a_test_ca() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     // A client that does not trust the test CA fails the handshake; plain HTTP is not answered.
-    let other = tls::ca_and_localhost_cert().unwrap();
+    let other = pki::ca_and_localhost_cert().unwrap();
     assert!(https_client(&other.ca_pem)
         .get(format!("{}/healthz", f.base))
         .send()
@@ -710,7 +710,7 @@ async fn idle_keep_alive_connections_are_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_tls_client_is_dropped_after_the_handshake_timeout() {
-    let pki = tls::ca_and_localhost_cert().unwrap();
+    let pki = pki::ca_and_localhost_cert().unwrap();
     let acceptor = tls::acceptor_from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).unwrap();
     let f = start_with(|c| {
         c.tls = Some(acceptor);

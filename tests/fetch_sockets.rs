@@ -18,7 +18,7 @@ use hyper::body::Frame;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use istio_hooks::domain::jwt;
 use istio_hooks::domain::pki;
-use istio_hooks::runtime::http::{GetFuture, HttpGet, HttpsClient, Request};
+use istio_hooks::net::{GetFuture, HttpGet, HttpsClient, Request};
 use istio_hooks::runtime::{binding, execute, Outcome};
 use istio_hooks::servers::exporter;
 use openssl::asn1::Asn1Time;

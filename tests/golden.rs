@@ -13,7 +13,7 @@
 //! values must emit no values ops (idempotency).
 
 use istio_hooks::hooks::REGISTRY;
-use istio_hooks::runtime::http::{CannedClient, Failure, Response};
+use istio_hooks::net::{CannedClient, Failure, Response};
 use istio_hooks::runtime::{binding, execute, output, Hook};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};

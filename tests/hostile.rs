@@ -14,7 +14,7 @@
 use istio_hooks::domain::jwt::{self, Scope};
 use istio_hooks::domain::metadata::{PublicMetadata, RemotePublicMetadata};
 use istio_hooks::domain::{pki, validate};
-use istio_hooks::runtime::http::{CannedClient, Response};
+use istio_hooks::net::{CannedClient, Response};
 use istio_hooks::runtime::{binding, execute, values};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};

@@ -3,6 +3,7 @@
 //! the object in the object's own shape, so the same types read a full object or a projection.
 //! `status.metadataCache` stays raw JSON here: it is untrusted and validated by its consumers.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -121,28 +122,34 @@ pub struct ObjectMeta {
     pub name: String,
 }
 
-/// A peer CR of any of the three kinds.
+/// A peer CR of any of the three kinds, its status typed ([`PeerStatus`]) or, for a
+/// [`LenientPeer`], kept as it came.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Peer {
+pub struct Peer<S = PeerStatus> {
     pub kind: PeerKind,
     pub name: String,
     pub spec: PeerSpec,
-    pub status: PeerStatus,
+    pub status: S,
 }
+
+/// A peer whose status is kept as raw JSON, so that a malformed (hand-edited) status never
+/// hides it: how `fetch-remote-metadata`, which rewrites that status, reads peers.
+pub type LenientPeer = Peer<Value>;
 
 #[derive(Deserialize)]
-struct RawPeer {
+#[serde(bound = "S: DeserializeOwned")]
+struct RawPeer<S> {
     metadata: ObjectMeta,
     spec: PeerSpec,
-    #[serde(default)]
-    status: Option<PeerStatus>,
+    #[serde(default = "Option::default")]
+    status: Option<S>,
 }
 
-impl Peer {
+impl<S: DeserializeOwned + Default> Peer<S> {
     /// Reads a peer from a snapshot item's content (object or projection).
-    pub fn from_json(kind: PeerKind, v: &Value) -> Result<Peer, String> {
+    pub fn from_json(kind: PeerKind, v: &Value) -> Result<Peer<S>, String> {
         // Deserialized from the borrowed tree: no copy of the item before the typed one is built.
-        let raw = RawPeer::deserialize(v).map_err(|e| {
+        let raw = RawPeer::<S>::deserialize(v).map_err(|e| {
             let name = v
                 .pointer("/metadata/name")
                 .and_then(Value::as_str)
@@ -159,8 +166,8 @@ impl Peer {
 
     /// [`Peer::from_json`] straight from the item's JSON text: the typed peer is the only tree
     /// built. Errors read as [`Peer::from_json`]'s.
-    pub fn from_raw(kind: PeerKind, raw: &serde_json::value::RawValue) -> Result<Peer, String> {
-        match serde_json::from_str::<RawPeer>(raw.get()) {
+    pub fn from_raw(kind: PeerKind, raw: &serde_json::value::RawValue) -> Result<Peer<S>, String> {
+        match serde_json::from_str::<RawPeer<S>>(raw.get()) {
             Ok(raw) => Ok(Peer {
                 kind,
                 name: raw.metadata.name,
@@ -174,7 +181,9 @@ impl Peer {
             },
         }
     }
+}
 
+impl<S> Peer<S> {
     /// The metadata endpoint without trailing slashes (the base of every URL, SPEC §5.1).
     pub fn base_url(&self) -> &str {
         self.spec.metadata_endpoint.trim_end_matches('/')
@@ -183,7 +192,9 @@ impl Peer {
     pub fn enable_ingress_gateway(&self) -> bool {
         self.spec.enable_ingress_gateway.unwrap_or(true)
     }
+}
 
+impl Peer {
     pub fn condition(&self, type_: &str) -> Option<&Condition> {
         self.status.conditions.iter().find(|c| c.type_ == type_)
     }
@@ -211,12 +222,12 @@ mod tests {
             "metadata": {"name": "b", "uid": "x"},
             "spec": {"trustDomain": "cluster-b.local", "metadataEndpoint": "https://m.b/metadata/"},
             "status": {"metadataCache": {"public": {"clusterUUID": "u"}}}});
-        let p = Peer::from_json(PeerKind::Federation, &full).unwrap();
+        let p: Peer = Peer::from_json(PeerKind::Federation, &full).unwrap();
         assert_eq!(p.base_url(), "https://m.b/metadata");
         assert_eq!(p.pinned_uuid(), Some("u"));
         assert!(p.enable_ingress_gateway());
         let bad = json!({"metadata": {"name": "c"}, "spec": {"metadataEndpoint": 5}});
-        assert!(Peer::from_json(PeerKind::Multicluster, &bad)
+        assert!(Peer::<PeerStatus>::from_json(PeerKind::Multicluster, &bad)
             .unwrap_err()
             .starts_with("IstioMulticluster c:"));
     }

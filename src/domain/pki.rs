@@ -1,13 +1,23 @@
 //! PKI helpers over openssl: PEM blocks parsed by body (labels ignored, as Deckhouse labels its
-//! keys `ED25519 PUBLIC KEY`), Ed25519 key generation and checks, and root-CA inspection.
+//! keys `ED25519 PUBLIC KEY`), Ed25519 key generation and checks, root-CA inspection, and the
+//! crate's one X.509 certificate builder ([`build_certificate`], with a validity window) with
+//! the certificates made from it: the api-proxy's self-signed one and the test and demo PKI.
 
 use anyhow::{anyhow, bail, Context, Result};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use openssl::asn1::Asn1Time;
+use openssl::bn::{BigNum, MsbOption};
+use openssl::ec::{EcGroup, EcKey};
 use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
 use openssl::pkey::{Id, PKey, Private, Public};
-use openssl::x509::X509;
+use openssl::rsa::Rsa;
+use openssl::x509::extension::{
+    BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName, SubjectKeyIdentifier,
+};
+use openssl::x509::{X509Builder, X509NameBuilder, X509};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// Upper bound on a PEM bundle we are willing to parse (SPEC §5.3: root CA ≤ 64 KiB).
@@ -245,21 +255,80 @@ fn is_ca(cert: &X509) -> Result<bool> {
     Ok(false)
 }
 
-/// Test and demo support: a self-signed root CA (RSA-2048) and its key, as PEM.
-pub fn generate_self_signed_ca(
-    common_name: &str,
-    days_valid: i64,
-    ca: bool,
-) -> Result<(String, String)> {
-    use openssl::bn::{BigNum, MsbOption};
-    use openssl::rsa::Rsa;
-    use openssl::x509::extension::{BasicConstraints, KeyUsage, SubjectKeyIdentifier};
-    use openssl::x509::{X509Builder, X509NameBuilder};
+/// When a certificate is valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validity {
+    pub not_before: DateTime<Utc>,
+    pub not_after: DateTime<Utc>,
+}
 
-    let key = PKey::from_rsa(Rsa::generate(2048)?)?;
+impl Validity {
+    /// From an hour ago (room for clock skew) until `days` days from now.
+    pub fn days(days: u32) -> Validity {
+        let now = Utc::now();
+        Validity {
+            not_before: now - TimeDelta::hours(1),
+            not_after: now + TimeDelta::days(days.into()),
+        }
+    }
+
+    /// One day that ended `days_ago` days ago: an expired certificate.
+    pub fn expired(days_ago: u32) -> Validity {
+        let end = Utc::now() - TimeDelta::days(days_ago.into());
+        Validity {
+            not_before: end - TimeDelta::days(1),
+            not_after: end,
+        }
+    }
+}
+
+/// What a certificate is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usage {
+    /// A CA: basicConstraints CA:TRUE, keyCertSign and cRLSign (all critical).
+    Ca,
+    /// A TLS server certificate (extendedKeyUsage serverAuth).
+    Server,
+    /// A TLS client certificate (extendedKeyUsage clientAuth).
+    Client,
+}
+
+/// The contents of one certificate for [`build_certificate`].
+#[derive(Debug, Clone, Copy)]
+pub struct CertSpec<'a> {
+    /// The subject's Organization.
+    pub organization: &'a str,
+    /// The subject's CommonName.
+    pub common_name: &'a str,
+    pub usage: Usage,
+    /// DNS names and IP addresses of a server or client certificate (none: no extension).
+    pub sans: &'a [&'a str],
+    pub validity: Validity,
+}
+
+/// A fresh EC P-256 private key.
+pub fn generate_ec_key() -> Result<PKey<Private>> {
+    let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1)?;
+    Ok(PKey::from_ec_key(EcKey::generate(&group)?)?)
+}
+
+/// A fresh RSA-2048 private key.
+pub fn generate_rsa_key() -> Result<PKey<Private>> {
+    Ok(PKey::from_rsa(Rsa::generate(2048)?)?)
+}
+
+/// The crate's one X.509 builder: a v3 certificate for `key` as `spec` says (subject
+/// `O=…, CN=…`, random 64-bit serial, subject key identifier, SHA-256), self-signed unless
+/// `issuer` (certificate and key) signs it. A leaf gets basicConstraints CA:FALSE,
+/// digitalSignature and keyEncipherment (critical), its extended key usage and its SANs.
+pub fn build_certificate(
+    spec: &CertSpec<'_>,
+    key: &PKey<Private>,
+    issuer: Option<(&X509, &PKey<Private>)>,
+) -> Result<X509> {
     let mut name = X509NameBuilder::new()?;
-    name.append_entry_by_text("O", "istio-hooks")?;
-    name.append_entry_by_text("CN", common_name)?;
+    name.append_entry_by_text("O", spec.organization)?;
+    name.append_entry_by_text("CN", spec.common_name)?;
     let name = name.build();
     let mut b = X509Builder::new()?;
     b.set_version(2)?;
@@ -268,21 +337,13 @@ pub fn generate_self_signed_ca(
     let serial = serial.to_asn1_integer()?;
     b.set_serial_number(&serial)?;
     b.set_subject_name(&name)?;
-    b.set_issuer_name(&name)?;
-    b.set_pubkey(&key)?;
-    let now = Utc::now().timestamp();
-    let (start, end) = if days_valid >= 0 {
-        (now - 3600, now + days_valid * 86_400)
-    } else {
-        (
-            now + days_valid * 86_400 - 86_400,
-            now + days_valid * 86_400,
-        )
-    };
-    let (start, end) = (Asn1Time::from_unix(start)?, Asn1Time::from_unix(end)?);
-    b.set_not_before(&start)?;
-    b.set_not_after(&end)?;
-    if ca {
+    b.set_issuer_name(issuer.map_or(&name, |(c, _)| c.subject_name()))?;
+    b.set_pubkey(key)?;
+    let not_before = Asn1Time::from_unix(spec.validity.not_before.timestamp())?;
+    let not_after = Asn1Time::from_unix(spec.validity.not_after.timestamp())?;
+    b.set_not_before(&not_before)?;
+    b.set_not_after(&not_after)?;
+    if spec.usage == Usage::Ca {
         b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
         b.append_extension(
             KeyUsage::new()
@@ -293,15 +354,133 @@ pub fn generate_self_signed_ca(
         )?;
     } else {
         b.append_extension(BasicConstraints::new().build()?)?;
+        b.append_extension(
+            KeyUsage::new()
+                .critical()
+                .digital_signature()
+                .key_encipherment()
+                .build()?,
+        )?;
+        let mut eku = ExtendedKeyUsage::new();
+        if spec.usage == Usage::Client {
+            eku.client_auth();
+        } else {
+            eku.server_auth();
+        }
+        b.append_extension(eku.build()?)?;
     }
-    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None))?;
+    let issuer_cert = issuer.map(|(c, _)| c.as_ref());
+    if !spec.sans.is_empty() {
+        let mut san = SubjectAlternativeName::new();
+        for s in spec.sans {
+            if s.parse::<IpAddr>().is_ok() {
+                san.ip(s);
+            } else {
+                san.dns(s);
+            }
+        }
+        let ext = san.build(&b.x509v3_context(issuer_cert, None))?;
+        b.append_extension(ext)?;
+    }
+    let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(issuer_cert, None))?;
     b.append_extension(ski)?;
-    b.sign(&key, MessageDigest::sha256())?;
-    let cert = b.build();
+    b.sign(issuer.map_or(key, |(_, k)| k), MessageDigest::sha256())?;
+    Ok(b.build())
+}
+
+/// A certificate and its private key (PKCS#8), as PEM.
+fn to_pem(cert: &X509, key: &PKey<Private>) -> Result<(String, String)> {
     Ok((
         String::from_utf8(cert.to_pem()?)?,
         String::from_utf8(key.private_key_to_pem_pkcs8()?)?,
     ))
+}
+
+/// A self-signed certificate (RSA-2048, `O=istio-hooks`) and its key, as PEM: a root CA when
+/// `ca`, else a server certificate without names. Tests and demo.
+pub fn generate_self_signed_ca(
+    common_name: &str,
+    validity: Validity,
+    ca: bool,
+) -> Result<(String, String)> {
+    let key = generate_rsa_key()?;
+    let spec = CertSpec {
+        organization: "istio-hooks",
+        common_name,
+        usage: if ca { Usage::Ca } else { Usage::Server },
+        sans: &[],
+        validity,
+    };
+    to_pem(&build_certificate(&spec, &key, None)?, &key)
+}
+
+/// A self-signed server certificate (EC P-256, `O=istio-hooks`, 10 years) for `sans`, as
+/// (cert PEM, key PEM): the api-proxy's when it is given none.
+pub fn self_signed_server_cert(common_name: &str, sans: &[&str]) -> Result<(String, String)> {
+    let key = generate_ec_key()?;
+    let spec = CertSpec {
+        organization: "istio-hooks",
+        common_name,
+        usage: Usage::Server,
+        sans,
+        validity: Validity::days(3650),
+    };
+    to_pem(&build_certificate(&spec, &key, None)?, &key)
+}
+
+/// Test and demo PKI: a CA and a server certificate signed by it, all PEM.
+#[derive(Debug, Clone)]
+pub struct TestPki {
+    pub ca_pem: String,
+    pub ca_key_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// A fresh CA (EC P-256) and a server certificate for `localhost` and `127.0.0.1` signed by
+/// it, both valid for 30 days.
+pub fn ca_and_localhost_cert() -> Result<TestPki> {
+    let ca_key = generate_ec_key()?;
+    let ca_spec = CertSpec {
+        organization: "istio-hooks",
+        common_name: "istio-hooks test CA",
+        usage: Usage::Ca,
+        sans: &[],
+        validity: Validity::days(30),
+    };
+    let ca = build_certificate(&ca_spec, &ca_key, None)?;
+    let key = generate_ec_key()?;
+    let spec = CertSpec {
+        common_name: "localhost",
+        usage: Usage::Server,
+        sans: &["localhost", "127.0.0.1"],
+        ..ca_spec
+    };
+    let cert = build_certificate(&spec, &key, Some((&ca, &ca_key)))?;
+    let (ca_pem, ca_key_pem) = to_pem(&ca, &ca_key)?;
+    let (cert_pem, key_pem) = to_pem(&cert, &key)?;
+    Ok(TestPki {
+        ca_pem,
+        ca_key_pem,
+        cert_pem,
+        key_pem,
+    })
+}
+
+/// A client certificate (30 days) with Organization `organization`, signed by the CA of `pki`,
+/// as (cert PEM, key PEM).
+pub fn client_cert(pki: &TestPki, organization: &str) -> Result<(String, String)> {
+    let ca = X509::from_pem(pki.ca_pem.as_bytes())?;
+    let ca_key = PKey::private_key_from_pem(pki.ca_key_pem.as_bytes())?;
+    let key = generate_ec_key()?;
+    let spec = CertSpec {
+        organization,
+        common_name: "client",
+        usage: Usage::Client,
+        sans: &["client"],
+        validity: Validity::days(30),
+    };
+    to_pem(&build_certificate(&spec, &key, Some((&ca, &ca_key)))?, &key)
 }
 
 #[cfg(test)]
@@ -323,17 +502,17 @@ mod tests {
     #[test]
     fn root_checks() {
         let now = Utc::now();
-        let (good, _) = generate_self_signed_ca("good", 30, true).unwrap();
+        let (good, _) = generate_self_signed_ca("good", Validity::days(30), true).unwrap();
         let info = &parse_certificates(&good).unwrap()[0];
         assert!(info.is_ca);
         assert_eq!(info.fingerprint_sha256.len(), 64);
         assert_eq!(info.root_problem(now), None);
-        let (leaf, _) = generate_self_signed_ca("leaf", 30, false).unwrap();
+        let (leaf, _) = generate_self_signed_ca("leaf", Validity::days(30), false).unwrap();
         assert!(parse_certificates(&leaf).unwrap()[0]
             .root_problem(now)
             .unwrap()
             .contains("not a CA"));
-        let (old, _) = generate_self_signed_ca("old", -2, true).unwrap();
+        let (old, _) = generate_self_signed_ca("old", Validity::expired(2), true).unwrap();
         assert!(parse_certificates(&old).unwrap()[0]
             .root_problem(now)
             .unwrap()

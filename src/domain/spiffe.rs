@@ -66,10 +66,11 @@ fn jwk(cert: &X509) -> Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::pki;
 
     #[test]
     fn rsa_root_bundle() {
-        let (ca, _) = crate::domain::pki::generate_self_signed_ca("root", 30, true).unwrap();
+        let (ca, _) = pki::generate_self_signed_ca("root", pki::Validity::days(30), true).unwrap();
         let b = bundle(&ca).unwrap();
         assert_eq!(b["spiffe_refresh_hint"], 2_419_200);
         let k = &b["keys"][0];

@@ -13,7 +13,7 @@ mod exchange;
 mod metrics;
 mod status;
 
-use crate::domain::crd::{ObjectMeta, PeerKind, PeerSpec, API_VERSION, PEER_JQ_FILTER};
+use crate::domain::crd::{LenientPeer, PeerKind, PeerSpec, API_VERSION, PEER_JQ_FILTER};
 use crate::domain::jwt;
 use crate::domain::pki::rfc3339;
 use crate::domain::settings::Settings;
@@ -23,7 +23,6 @@ use crate::runtime::{Hook, HookInput, HookOutput, Metrics, ObjectOp, Snapshots};
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 use exchange::{Cached, Ctx, Report, Target};
-use serde::Deserialize;
 use serde_json::Value;
 
 pub struct FetchRemoteMetadata;
@@ -63,7 +62,7 @@ impl Hook for FetchRemoteMetadata {
             return Ok(out);
         };
         settings.require_identity().map_err(|e| anyhow!(e))?;
-        let peers = read_peers(input.snapshots, &kinds, &settings.cluster_domain);
+        let peers = peer_items(input.snapshots, &kinds, &settings.cluster_domain);
         if peers.is_empty() {
             return Ok(out);
         }
@@ -120,60 +119,33 @@ struct PeerItem {
     status: Value,
 }
 
-#[derive(Deserialize)]
-struct RawPeer {
-    metadata: ObjectMeta,
-    spec: PeerSpec,
-    #[serde(default)]
-    status: Value,
-}
-
-/// Reads the peers of `kinds` in snapshot order. The status is kept raw so that a malformed
-/// (hand-edited) status never hides the peer; unreadable names/specs are skipped with a
-/// warning, as are federations of the local trust domain (silently) and federations without
-/// one.
-fn read_peers(snapshots: &Snapshots, kinds: &[PeerKind], cluster_domain: &str) -> Vec<PeerItem> {
-    let mut out = Vec::new();
-    for &kind in kinds {
-        for item in snapshots.get(kind.binding()) {
-            let raw = match RawPeer::deserialize(item) {
-                Ok(raw) => raw,
-                Err(e) => {
-                    let name = item
-                        .pointer("/metadata/name")
-                        .and_then(Value::as_str)
-                        .unwrap_or("<unnamed>");
-                    tracing::warn!(kind = kind.kind(), name, error = %e, "skipping unreadable peer object");
-                    continue;
-                }
-            };
-            let trust_domain = raw.spec.trust_domain.clone().unwrap_or_default();
-            if kind == PeerKind::Federation {
+/// The peers of `kinds` to fetch, in snapshot order: read leniently (a malformed, hand-edited
+/// status never hides a peer; see [`super::read_peers`]), without federations of the local
+/// trust domain (silently) and federations without one (with a warning).
+fn peer_items(snapshots: &Snapshots, kinds: &[PeerKind], cluster_domain: &str) -> Vec<PeerItem> {
+    super::read_peers::<Value>(snapshots, kinds)
+        .into_iter()
+        .filter_map(|peer: LenientPeer| {
+            let trust_domain = peer.spec.trust_domain.clone().unwrap_or_default();
+            if peer.kind == PeerKind::Federation {
                 if trust_domain == cluster_domain {
-                    continue;
+                    return None;
                 }
                 if trust_domain.is_empty() {
                     tracing::warn!(
-                        kind = kind.kind(),
-                        name = raw.metadata.name,
+                        kind = peer.kind.kind(),
+                        name = peer.name,
                         "skipping federation without spec.trustDomain"
                     );
-                    continue;
+                    return None;
                 }
             }
-            out.push(PeerItem {
-                target: target(
-                    kind,
-                    raw.metadata.name,
-                    &raw.spec,
-                    &raw.status,
-                    trust_domain,
-                ),
-                status: raw.status,
-            });
-        }
-    }
-    out
+            Some(PeerItem {
+                target: target(peer.kind, peer.name, &peer.spec, &peer.status, trust_domain),
+                status: peer.status,
+            })
+        })
+        .collect()
 }
 
 fn target(

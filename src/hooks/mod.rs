@@ -46,11 +46,14 @@ pub(crate) fn peer_bindings(
 }
 
 /// Reads the peers of `kinds` from snapshots, in snapshot (name) order; unreadable CRs are
-/// skipped with a warning so one broken object never blocks the others.
-pub(crate) fn read_peers(
+/// skipped with a warning so one broken object never blocks the others. The status is read as
+/// `S`: typed ([`crate::domain::crd::PeerStatus`], the default), or raw JSON in lenient mode
+/// ([`crate::domain::crd::LenientPeer`]), where only the name and spec can make a peer
+/// unreadable.
+pub(crate) fn read_peers<S: serde::de::DeserializeOwned + Default>(
     snapshots: &crate::runtime::Snapshots,
     kinds: &[crate::domain::crd::PeerKind],
-) -> Vec<crate::domain::crd::Peer> {
+) -> Vec<crate::domain::crd::Peer<S>> {
     let mut out = Vec::new();
     for kind in kinds {
         for item in snapshots.get_raw(kind.binding()) {

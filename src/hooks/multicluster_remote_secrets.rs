@@ -890,7 +890,7 @@ mod tests {
         let values: Value = serde_json::from_str(&read("values.json")).unwrap();
         let config: Value = serde_json::from_str(&read("config-values.json")).unwrap();
         let now = at(read("now.txt").trim());
-        let http = crate::runtime::http::CannedClient::default();
+        let http = crate::net::CannedClient::default();
         let out = crate::runtime::execute(
             &MulticlusterRemoteSecrets,
             &snapshots,

@@ -1,21 +1,21 @@
 //! The hook runtime: the shell-operator/addon-operator protocol and nothing else. It knows
 //! binding contexts, values files and patches, object and metric streams, modes and exit codes;
 //! it knows nothing of federation. Hooks implement [`Hook`]: a binding config plus a function
-//! from [`HookInput`] (snapshots, values, clock, HTTP client) to [`HookOutput`].
+//! from [`HookInput`] (snapshots, values, clock, HTTP client) to [`HookOutput`]. The HTTP
+//! client is only handed through: it is [`crate::net`]'s.
 
 pub mod binding;
 pub mod config;
-pub mod http;
 pub mod logging;
 pub mod output;
 pub mod run;
-pub mod tls;
 pub mod values;
 
 pub use binding::Snapshots;
 pub use config::HookConfig;
 pub use output::{Metrics, ObjectOp};
 
+use crate::net::HttpGet;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -35,7 +35,7 @@ pub struct HookInput<'a> {
     /// Effective values `{"global": …, "istio": …}` (config values overlaid by values).
     pub values: &'a Value,
     pub now: DateTime<Utc>,
-    pub http: &'a dyn http::HttpGet,
+    pub http: &'a dyn HttpGet,
 }
 
 /// What a handler produces.
@@ -84,7 +84,7 @@ pub fn execute(
     values: &Value,
     config_values: &Value,
     now: DateTime<Utc>,
-    http: &dyn http::HttpGet,
+    http: &dyn HttpGet,
 ) -> Result<Outcome, String> {
     let mut effective = config_values.clone();
     overlay(&mut effective, values);

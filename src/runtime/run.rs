@@ -2,7 +2,8 @@
 //! (classic and batch runs: files named by env; standalone: binding context on stdin, values
 //! patch on stdout), with errors reported as one line naming file and place.
 
-use super::{binding, execute, http::HttpsClient, Hook, Outcome};
+use super::{binding, execute, Hook, Outcome};
+use crate::net::HttpsClient;
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -5,9 +5,10 @@
 
 use crate::domain::jwt::Scope;
 use crate::domain::metadata::RemotePublicMetadata;
+use crate::domain::pki;
 use crate::servers::datadir::{self, Watched};
 use crate::servers::serve::{self, Limits, Running};
-use crate::servers::tls;
+use crate::tls;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
@@ -18,6 +19,14 @@ use openssl::ssl::SslAcceptor;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Names the api-proxy's self-signed certificate is valid for (the ingress does not verify it).
+pub const API_PROXY_SANS: &[&str] = &[
+    "api-proxy",
+    "api-proxy.d8-istio",
+    "api-proxy.d8-istio.svc",
+    "localhost",
+];
 
 /// Flags of the api-proxy.
 #[derive(clap::Args, Debug, Clone)]
@@ -272,7 +281,7 @@ fn server_tls(args: &Args) -> Result<SslAcceptor, String> {
     let (cert, key) = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => (read(c)?, read(k)?),
         _ => {
-            let (c, k) = tls::self_signed_server_cert("istio-api-proxy", tls::API_PROXY_SANS)
+            let (c, k) = pki::self_signed_server_cert("istio-api-proxy", API_PROXY_SANS)
                 .map_err(|e| format!("{e:#}"))?;
             (c.into_bytes(), k.into_bytes())
         }

@@ -276,8 +276,7 @@ pub fn spawn(listener: tokio::net::TcpListener, config: Config) -> std::io::Resu
 pub fn main(args: Args) -> Result<(), String> {
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(c), Some(k)) => Some(
-            crate::servers::tls::acceptor_from_files(c, k)
-                .map_err(|e| format!("metadata-exporter: {e}"))?,
+            crate::tls::acceptor_from_files(c, k).map_err(|e| format!("metadata-exporter: {e}"))?,
         ),
         _ => None,
     };

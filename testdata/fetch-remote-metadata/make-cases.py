@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the INPUT files of the fetch-remote-metadata golden cases (binding contexts, values,
-canned HTTP answers) from the PEM fixtures next to this script (made by gen-pki.sh).
+canned HTTP answers) from the PEM fixtures next to this script (made by
+`testdata/gen-pki.sh fetch-remote-metadata`).
 
 Expected outputs are produced by `UPDATE_GOLDEN=1 cargo test --test golden` and reviewed by
 eye; this script never touches them. Run it after editing a case here:

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the inputs of the golden cases of update-ca-bundle and render-service-entries
-(binding-context.json, values.json, config-values.json, now.txt) from pki.json.
+(binding-context.json, values.json, config-values.json, now.txt) from pki.json (made by
+`testdata/gen-pki.sh update-ca-bundle`).
 
 Binding contexts look like what addon-operator sends: snapshot items carry the jqFilter
 projection of each CR as `filterResult` (PUBLIC_CACHE_JQ_FILTER for update-ca-bundle,

@@ -13,7 +13,7 @@ use crate::domain::crd::PeerKind;
 use crate::domain::jwt::{self, Scope};
 use crate::domain::metadata::PublicMetadata;
 use crate::domain::validate::{self, Dropped};
-use crate::runtime::http::{Failure, HttpGet, Request, Response};
+use crate::net::{Failure, HttpGet, Request, Response};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::time::Duration;

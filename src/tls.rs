@@ -1,32 +1,35 @@
-//! OpenSSL client contexts for the fetch client ([`super::http::HttpsClient`]), cheap to build
-//! per TLS setting, and the hyper connector (TCP, then a TLS handshake) that uses them.
+//! The crate's OpenSSL contexts, client and server.
 //!
-//! `SslConnector::builder` (and so native-tls/reqwest) calls `set_default_verify_paths`, which
-//! parses the whole system CA bundle into every new context: tens of milliseconds of CPU per
-//! distinct `spec.metadata.ca`. Here the system roots are found once per process
+//! Client ([`TlsSetting`], for [`crate::net::HttpsClient`]): contexts cheap to build per TLS
+//! setting. `SslConnector::builder` (and so native-tls/reqwest) calls `set_default_verify_paths`,
+//! which parses the whole system CA bundle into every new context: tens of milliseconds of CPU
+//! per distinct `spec.metadata.ca`. Here the system roots are found once per process
 //! (`openssl_probe`): hashed certificate directories are added as lazy lookups (OpenSSL reads a
 //! root from disk only when a chain needs it); the bundle file (`SSL_CERT_FILE` or the
 //! distribution's) is skipped when it sits in such a directory (then it holds the same roots),
-//! else parsed once and its certificates shared (reference counts) by every store. Everything else is `SslConnector`'s
-//! configuration: the same options, cipher list, peer verification, hostname/IP checks with
-//! no partial wildcards, SNI for DNS names only, TLS 1.2 minimum (native-tls's default).
+//! else parsed once and its certificates shared (reference counts) by every store. Everything
+//! else is `SslConnector`'s configuration: the same options, cipher list, peer verification,
+//! hostname/IP checks with no partial wildcards, SNI for DNS names only, TLS 1.2 minimum
+//! (native-tls's default).
+//!
+//! Server (the metadata-exporter and the api-proxy): acceptors (Mozilla intermediate) from PEM
+//! files or memory, optionally requiring client certificates of a CA and an Organization.
 
-use hyper::rt::{Read, ReadBufCursor, Write};
-use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
-use hyper_util::rt::TokioIo;
+use anyhow::{anyhow, Context, Result};
+use openssl::nid::Nid;
+use openssl::pkey::PKey;
 use openssl::ssl::{
-    Ssl, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslVerifyMode, SslVersion,
+    Ssl, SslAcceptor, SslAcceptorBuilder, SslContext, SslContextBuilder, SslMethod, SslMode,
+    SslOptions, SslVerifyMode, SslVersion,
 };
 use openssl::x509::verify::X509CheckFlags;
-use openssl::x509::{X509VerifyResult, X509};
-use std::future::Future;
-use std::io;
+use openssl::x509::X509;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
-use tokio::net::TcpStream;
+use std::sync::OnceLock;
+
+// ---------------------------------------------------------------------------------------------
+// Client contexts
 
 /// `SslConnector`'s cipher list.
 const CIPHERS: &str = "DEFAULT:!aNULL:!eNULL:!MD5:!3DES:!DES:!RC4:!IDEA:!SEED:!aDSS:!SRP:!PSK";
@@ -181,7 +184,7 @@ impl TlsSetting {
 
     /// A session for `host` (a DNS name or an IP address, without brackets): SNI for DNS
     /// names, and the certificate checked against the name or address unless insecure.
-    fn session(&self, host: &str) -> Result<Ssl, openssl::error::ErrorStack> {
+    pub(crate) fn session(&self, host: &str) -> Result<Ssl, openssl::error::ErrorStack> {
         let mut ssl = Ssl::new(&self.ctx)?;
         let ip = host.parse::<IpAddr>().ok();
         if ip.is_none() {
@@ -199,125 +202,82 @@ impl TlsSetting {
     }
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+// ---------------------------------------------------------------------------------------------
+// Server acceptors
 
-/// The hyper connector: TCP with hyper-util's `HttpConnector`, then a TLS handshake with one
-/// [`TlsSetting`]. Only `https` URIs.
-#[derive(Clone)]
-pub struct HttpsConnector {
-    tcp: HttpConnector,
-    tls: Arc<TlsSetting>,
+/// A server acceptor from a PEM certificate chain (leaf first) and a PEM private key.
+pub fn acceptor_from_pem(chain_pem: &[u8], key_pem: &[u8]) -> Result<SslAcceptor> {
+    Ok(acceptor_builder(chain_pem, key_pem)?.build())
 }
 
-impl HttpsConnector {
-    pub fn new(tls: TlsSetting, connect_timeout: std::time::Duration) -> HttpsConnector {
-        let mut tcp = HttpConnector::new();
-        tcp.enforce_http(false);
-        tcp.set_nodelay(true);
-        tcp.set_connect_timeout(Some(connect_timeout));
-        HttpsConnector {
-            tcp,
-            tls: Arc::new(tls),
+/// Like [`acceptor_from_pem`], and every client must present a certificate signed by
+/// `client_ca_pem`; with `organization`, the certificate's first Organization must equal it
+/// (Deckhouse's ingress-nginx presents `O=ingress-nginx:auth`).
+pub fn acceptor_requiring_client_certs(
+    chain_pem: &[u8],
+    key_pem: &[u8],
+    client_ca_pem: &[u8],
+    organization: Option<String>,
+) -> Result<SslAcceptor> {
+    let mut b = acceptor_builder(chain_pem, key_pem)?;
+    let cas = X509::stack_from_pem(client_ca_pem).context("cannot parse the client CA PEM")?;
+    if cas.is_empty() {
+        return Err(anyhow!("the client CA file holds no certificate"));
+    }
+    for ca in cas {
+        b.add_client_ca(&ca)?;
+        b.cert_store_mut().add_cert(ca)?;
+    }
+    let mode = SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT;
+    b.set_verify_callback(mode, move |ok, ctx| {
+        if !ok || ctx.error_depth() != 0 {
+            return ok;
         }
-    }
+        let Some(want) = &organization else {
+            return true;
+        };
+        let first_org = ctx.current_cert().and_then(|c| {
+            let entry = c
+                .subject_name()
+                .entries_by_nid(Nid::ORGANIZATIONNAME)
+                .next()?;
+            entry.data().to_string().ok()
+        });
+        first_org.as_deref() == Some(want.as_str())
+    });
+    Ok(b.build())
 }
 
-impl tower::Service<http::Uri> for HttpsConnector {
-    type Response = HttpsStream;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<HttpsStream, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.tcp.poll_ready(cx).map_err(Into::into)
+fn acceptor_builder(chain_pem: &[u8], key_pem: &[u8]) -> Result<SslAcceptorBuilder> {
+    let chain = X509::stack_from_pem(chain_pem).context("cannot parse the TLS certificate PEM")?;
+    let mut certs = chain.into_iter();
+    let leaf = certs
+        .next()
+        .ok_or_else(|| anyhow!("the TLS certificate file holds no certificate"))?;
+    let key =
+        PKey::private_key_from_pem(key_pem).context("cannot parse the TLS private key PEM")?;
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server())?;
+    b.set_certificate(&leaf)?;
+    for extra in certs {
+        b.add_extra_chain_cert(extra)?;
     }
-
-    fn call(&mut self, uri: http::Uri) -> Self::Future {
-        let tls = self.tls.clone();
-        let scheme_ok = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
-        let host = uri
-            .host()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let tcp = self.tcp.call(uri);
-        Box::pin(async move {
-            if !scheme_ok {
-                return Err("only https URLs are fetched".into());
-            }
-            let tcp = tcp.await?.into_inner();
-            let ssl = tls.session(&host).map_err(|e| handshake_error(&host, &e))?;
-            let mut stream =
-                tokio_openssl::SslStream::new(ssl, tcp).map_err(|e| handshake_error(&host, &e))?;
-            if let Err(e) = Pin::new(&mut stream).connect().await {
-                let verify = stream.ssl().verify_result();
-                let mut msg = handshake_error(&host, &e);
-                if verify != X509VerifyResult::OK {
-                    msg = format!("{msg} ({})", verify.error_string());
-                }
-                return Err(msg.into());
-            }
-            Ok(HttpsStream(TokioIo::new(stream)))
-        })
-    }
+    b.set_private_key(&key)?;
+    b.check_private_key()
+        .context("the TLS private key does not match the certificate")?;
+    Ok(b)
 }
 
-fn handshake_error(host: &str, e: &dyn std::fmt::Display) -> String {
-    format!("TLS handshake with {host}: {e}")
-}
-
-/// An established TLS connection, as hyper reads and writes it.
-pub struct HttpsStream(TokioIo<tokio_openssl::SslStream<TcpStream>>);
-
-impl Connection for HttpsStream {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
-}
-
-impl Read for HttpsStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl Write for HttpsStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
-    }
+/// A server acceptor from `--tls-cert`/`--tls-key` files; the error names the file.
+pub fn acceptor_from_files(cert: &Path, key: &Path) -> Result<SslAcceptor, String> {
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let (c, k) = (read(cert)?, read(key)?);
+    acceptor_from_pem(&c, &k).map_err(|e| format!("{} / {}: {e:#}", cert.display(), key.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::pki::{ca_and_localhost_cert, self_signed_server_cert};
 
     #[test]
     fn hash_links_are_recognised() {
@@ -351,5 +311,20 @@ mod tests {
             assert!(e.starts_with("spec.metadata.ca: "), "{e}");
         }
         assert!(TlsSetting::new(None, true).is_ok());
+    }
+
+    #[test]
+    fn test_pki_is_a_chain_and_acceptors_load() {
+        let pki = ca_and_localhost_cert().unwrap();
+        let ca = X509::from_pem(pki.ca_pem.as_bytes()).unwrap();
+        let cert = X509::from_pem(pki.cert_pem.as_bytes()).unwrap();
+        assert!(cert.verify(&ca.public_key().unwrap()).unwrap());
+        acceptor_from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).unwrap();
+        let (c, k) =
+            self_signed_server_cert("istio-api-proxy", crate::servers::api_proxy::API_PROXY_SANS)
+                .unwrap();
+        acceptor_from_pem(c.as_bytes(), k.as_bytes()).unwrap();
+        let (_, other_key) = self_signed_server_cert("x", &["x"]).unwrap();
+        assert!(acceptor_from_pem(c.as_bytes(), other_key.as_bytes()).is_err());
     }
 }

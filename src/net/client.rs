@@ -1,70 +1,17 @@
-//! The one kind of network access a hook may have: bounded HTTPS GETs. A small trait so hook
-//! logic runs against real sockets in production and against canned answers in golden tests.
+//! [`HttpsClient`], the real [`HttpGet`]: hyper-util's pooling client (HTTP/1.1) over the
+//! OpenSSL [`HttpsConnector`], one pool per TLS setting, no redirects, every answer bounded in
+//! time and size.
 
-use super::tls::{HttpsConnector, TlsSetting};
+use super::connector::HttpsConnector;
+use super::{Failure, GetFuture, HttpGet, Request, Response};
+use crate::tls::TlsSetting;
 use bytes::Bytes;
 use http::{header, HeaderValue};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
 use std::time::Duration;
-
-/// One GET.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub url: String,
-    pub bearer: Option<String>,
-    /// Extra trusted roots (PEM), added to the system roots.
-    pub ca_pem: Option<String>,
-    /// Only honoured when `ca_pem` is `None`.
-    pub insecure_skip_verify: bool,
-    /// Deadline for connect and the whole exchange.
-    pub timeout: Duration,
-    pub max_bytes: u64,
-    /// Sent as `If-None-Match` (one entity-tag, already checked by the caller).
-    pub if_none_match: Option<String>,
-}
-
-/// A complete answer. Every status is passed through (a 304 is not an error).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    pub status: u16,
-    pub body: Vec<u8>,
-    /// The `ETag` header as sent, when it is a visible-ASCII string (untrusted: check it).
-    pub etag: Option<String>,
-}
-
-impl Response {
-    /// A response without an `ETag`.
-    pub fn new(status: u16, body: Vec<u8>) -> Response {
-        Response {
-            status,
-            body,
-            etag: None,
-        }
-    }
-}
-
-/// Why no response came back.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Failure {
-    #[error("{0}")]
-    Transport(String),
-    #[error("no complete response within {0:?}")]
-    Timeout(Duration),
-    #[error("response larger than {0} bytes")]
-    TooLarge(u64),
-}
-
-pub type GetFuture<'a> = Pin<Box<dyn Future<Output = Result<Response, Failure>> + Send + 'a>>;
-
-/// Bounded GETs.
-pub trait HttpGet: Send + Sync {
-    fn get(&self, req: Request) -> GetFuture<'_>;
-}
 
 /// One pool per (extra CA, insecure, timeout).
 type PoolKey = (Option<String>, bool, Duration);
@@ -73,7 +20,7 @@ type Pool = hyper_util::client::legacy::Client<HttpsConnector, Empty<Bytes>>;
 
 /// The real client: hyper 1 (hyper-util's pooling client, HTTP/1.1) over OpenSSL, no redirects,
 /// one pool of kept-alive connections per distinct TLS setting. A setting's OpenSSL context is
-/// cheap to build (see [`super::tls`]: the system roots are looked up lazily or parsed once per
+/// cheap to build (see [`crate::tls`]: the system roots are looked up lazily or parsed once per
 /// process), so pools are built inline on first use.
 #[derive(Default)]
 pub struct HttpsClient {
@@ -207,39 +154,5 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 impl HttpGet for HttpsClient {
     fn get(&self, req: Request) -> GetFuture<'_> {
         Box::pin(self.fetch(req))
-    }
-}
-
-/// Canned answers by URL, for golden tests: `status`+`body` (+`etag`), or a failure. A request
-/// whose `If-None-Match` equals the canned answer's `etag` gets a 304 with that `etag` and no
-/// body, as the metadata-exporter answers. Records requests.
-#[derive(Default)]
-pub struct CannedClient {
-    pub answers: BTreeMap<String, Result<Response, Failure>>,
-    pub seen: Mutex<Vec<Request>>,
-}
-
-impl HttpGet for CannedClient {
-    fn get(&self, req: Request) -> GetFuture<'_> {
-        let answer = self.answers.get(&req.url).cloned().unwrap_or_else(|| {
-            Err(Failure::Transport(format!(
-                "dial {}: connection refused",
-                req.url
-            )))
-        });
-        let answer = match answer {
-            Ok(r) if r.etag.is_some() && r.etag == req.if_none_match => Ok(Response {
-                status: 304,
-                body: Vec::new(),
-                etag: r.etag,
-            }),
-            Ok(r) if r.body.len() as u64 > req.max_bytes => Err(Failure::TooLarge(req.max_bytes)),
-            other => other,
-        };
-        self.seen
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(req);
-        Box::pin(async move { answer })
     }
 }
