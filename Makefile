@@ -14,6 +14,9 @@ deps:
 	@command -v jq >/dev/null && dpkg -s libssl-dev >/dev/null 2>&1 || { \
 	  echo "installing jq, pkg-config and libssl-dev with apt"; \
 	  apt-get update -qq && apt-get install -y -qq jq pkg-config libssl-dev >/dev/null; }
+	@command -v promtool >/dev/null || { \
+	  echo "installing promtool (Debian package prometheus) with apt"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 $(VENV)/.ok: tests/helm/requirements.txt demo/requirements.txt
 	python3 -m venv $(VENV)
@@ -31,6 +34,7 @@ test: deps venv
 	cargo build --release --locked
 	cargo test --locked
 	$(PY) tests/helm/render.py
+	$(PY) tests/alerts/run.py
 	ISTIO_HOOKS_BIN=$(abspath $(BIN)) $(PY) demo/demo.py --e2e --out out/e2e
 
 demo: deps venv build
