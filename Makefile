@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := target/release/istio-hooks
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test demo bench fuzz deps venv fmt lint clean
+.PHONY: all build test test-admission demo bench fuzz deps venv fmt lint clean
 
 all: build
 
@@ -36,6 +36,11 @@ test: deps venv
 	$(PY) tests/helm/render.py
 	$(PY) tests/alerts/run.py
 	ISTIO_HOOKS_BIN=$(abspath $(BIN)) $(PY) demo/demo.py --e2e --out out/e2e
+
+# The admission policy in a throwaway etcd + kube-apiserver built by stack/build.sh (127.0.0.77).
+STACK_BIN ?= .cache/stack/bin
+test-admission: venv
+	$(PY) tests/stack/test_admission.py --start $(STACK_BIN)
 
 demo: deps venv build
 	ISTIO_HOOKS_BIN=$(abspath $(BIN)) $(PY) demo/demo.py

@@ -16,7 +16,8 @@ end, so that a module-managed policy of the same cluster is never overwritten; r
 throwaway apiserver or one where the module's own policy allows both kinds.
 
 `throwaway_apiserver(bin_dir)` starts etcd + kube-apiserver on 127.0.0.77 (static admin token,
-self-signed serving certificate) for a self-contained run:
+self-signed serving certificate) for a self-contained run, which also repeats the checks with the
+CRDs' https:// pattern removed, so that the policy's own check is seen refusing (`make test-admission STACK_BIN=…`):
 
     .venv/bin/python tests/stack/test_admission.py --kubeconfig KUBECONFIG --kubectl kubectl
     .venv/bin/python tests/stack/test_admission.py --start /work/main/.cache/stack/bin
@@ -117,8 +118,11 @@ def wait_for(what: str, probe, timeout: float = 60.0) -> None:
 # ---------------------------------------------------------------- the test
 
 
-def check_admission(kubeconfig: str, kubectl: str, domain: str = DOMAIN, suffix: str = "-test") -> list[str]:
-    """Runs every check; returns one line per check passed, raises AssertionError on the first failure."""
+def check_admission(kubeconfig: str, kubectl: str, domain: str = DOMAIN, suffix: str = "-test",
+                    without_crd_pattern: bool = False) -> list[str]:
+    """Runs every check; returns one line per check passed, raises AssertionError on the first
+    failure. `without_crd_pattern` (throwaway apiservers only) installs the CRDs without their
+    https:// pattern on spec.metadataEndpoint, so that the policy's own check is what refuses."""
     k = Kube(kubeconfig, kubectl)
     results: list[str] = []
 
@@ -141,6 +145,11 @@ def check_admission(kubeconfig: str, kubectl: str, domain: str = DOMAIN, suffix:
         results.append(f"accepted {obj['kind']} {obj['metadata']['name']}")
 
     crds = [yaml.safe_load(p.read_text()) for p in sorted((ROOT / "crds").glob("*.yaml"))]
+    if without_crd_pattern:
+        for crd in crds:
+            for version in crd["spec"]["versions"]:
+                spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+                spec["metadataEndpoint"].pop("pattern", None)
     k.apply(crds)
     for crd in crds:
         k.run("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd['metadata']['name']}")
@@ -162,8 +171,8 @@ def check_admission(kubeconfig: str, kubectl: str, domain: str = DOMAIN, suffix:
         refused(peer("IstioFederation", "fed-own-domain", trust_domain=domain), "must be the peer's cluster domain")
         refused(peer("IstioFederation", "fed-own-domain-case", trust_domain=domain.upper()), "must be the peer's cluster domain")
         for kind in ("IstioFederation", "IstioMulticluster"):
-            refused(peer(kind, f"{kind.lower()}-plain-http", endpoint="http://istio-metadata.k8s-b.example.com/metadata/"),
-                    "must be an https:// URL", "spec.metadataEndpoint")
+            fragments = ("must be an https:// URL",) if without_crd_pattern else ("must be an https:// URL", "spec.metadataEndpoint")
+            refused(peer(kind, f"{kind.lower()}-plain-http", endpoint="http://istio-metadata.k8s-b.example.com/metadata/"), *fragments)
 
         # An object created while the feature was on stays editable after it is turned off.
         obj = peer("IstioFederation", "fed-kept")
@@ -252,7 +261,10 @@ def main() -> int:
     try:
         if args.start:
             with throwaway_apiserver(args.start) as (kubeconfig, kubectl):
+                # With the CRDs as shipped (their pattern refuses plain http first), then without
+                # that pattern (the policy's own https:// check refuses).
                 results = check_admission(kubeconfig, kubectl, args.cluster_domain)
+                results += check_admission(kubeconfig, kubectl, args.cluster_domain, without_crd_pattern=True)
         elif args.kubeconfig:
             results = check_admission(args.kubeconfig, args.kubectl, args.cluster_domain)
         else:
