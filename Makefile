@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := target/release/istio-hooks
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test demo bench fuzz deps venv fmt lint clean stack clusters clusters-down stack-test
+.PHONY: all build test test-admission demo bench fuzz deps venv fmt lint clean stack clusters clusters-down stack-test
 
 all: build
 
@@ -14,6 +14,9 @@ deps:
 	@command -v jq >/dev/null && dpkg -s libssl-dev >/dev/null 2>&1 || { \
 	  echo "installing jq, pkg-config and libssl-dev with apt"; \
 	  apt-get update -qq && apt-get install -y -qq jq pkg-config libssl-dev >/dev/null; }
+	@command -v promtool >/dev/null || { \
+	  echo "installing promtool (Debian package prometheus) with apt"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 $(VENV)/.ok: tests/helm/requirements.txt demo/requirements.txt
 	python3 -m venv $(VENV)
@@ -25,13 +28,21 @@ venv: $(VENV)/.ok
 build: deps
 	cargo build --release --locked
 
-test: deps venv
+test: deps venv stack
 	cargo fmt --all -- --check
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo build --release --locked
 	cargo test --locked
 	$(PY) tests/helm/render.py
+	$(PY) tests/alerts/run.py
 	ISTIO_HOOKS_BIN=$(abspath $(BIN)) $(PY) demo/demo.py --e2e --out out/e2e
+	$(PY) tests/stack/test_admission.py --start $(STACK_BIN)
+	$(MAKE) --no-print-directory stack-test
+
+# The admission policy in a throwaway etcd + kube-apiserver built by stack/build.sh (127.0.0.77).
+STACK_BIN ?= .cache/stack/bin
+test-admission: venv
+	$(PY) tests/stack/test_admission.py --start $(STACK_BIN)
 
 demo: deps venv build
 	ISTIO_HOOKS_BIN=$(abspath $(BIN)) $(PY) demo/demo.py

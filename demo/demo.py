@@ -207,7 +207,9 @@ class Demo:
         self.clusters, self.exporters = {}, {}
         for c, s in SPEC.items():
             g = {"discovery": {"clusterUUID": s["uuid"], "clusterDomain": s["domain"]}, "modules": {"publicDomainTemplate": s["template"]}}
-            cl = Cluster(c, BIN, REPO, os.path.join(out, c), g, {"federation": {"enabled": True}, "multicluster": {"enabled": False}})
+            # The simulated clusters serve no cert-manager: the Ingresses use a custom certificate.
+            https = {"mode": "CustomCertificate", "customCertificate": {"secretName": "istio-alliance-tls"}}
+            cl = Cluster(c, BIN, REPO, os.path.join(out, c), g, {"federation": {"enabled": True}, "multicluster": {"enabled": False}, "https": https})
             cl.store.put({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "istio-ca-root-cert", "namespace": "d8-istio"},
                           "data": {"root-cert.pem": self.pki["roots"][c]}})
             cl.store.put({"apiVersion": "v1", "kind": "Service",

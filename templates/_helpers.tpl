@@ -61,3 +61,65 @@ readOnlyRootFilesystem: true
 capabilities:
   drop: ["ALL"]
 {{- end -}}
+
+{{- /*
+apiVersion of Istio's networking objects: networking.istio.io/v1 where the cluster serves it
+(Istio ≥ 1.22), networking.istio.io/v1beta1 otherwise (same schema for what this chart renders).
+*/ -}}
+{{- define "istio.networkingAPIVersion" -}}
+{{- if .Capabilities.APIVersions.Has "networking.istio.io/v1" -}}
+networking.istio.io/v1
+{{- else -}}
+networking.istio.io/v1beta1
+{{- end -}}
+{{- end -}}
+
+{{- /* Whether the legacy host istio.<public domain> also serves the metadata ("true" or ""). */ -}}
+{{- define "istio.legacyMetadataHost" -}}
+{{- if dig "alliance" "legacyMetadataHost" true (.Values.istio | default dict) -}}true{{- end -}}
+{{- end -}}
+
+{{- /* Public hosts of the metadata-exporter Ingress, as a JSON list (new host first). */ -}}
+{{- define "istio.metadataHosts" -}}
+{{- $hosts := list (include "istio.publicHost" (list . "istio-metadata")) -}}
+{{- if include "istio.legacyMetadataHost" . -}}
+{{- $hosts = append $hosts (include "istio.publicHost" (list . "istio")) -}}
+{{- end -}}
+{{- $hosts | toJson -}}
+{{- end -}}
+
+{{- /*
+Ingress TLS of the metadata-exporter and the api-proxy, as JSON {mode, issuer, secret}, after
+checking it: peers only speak https://, so a render without a usable certificate source fails
+instead of leaving the ingress controller's default certificate in front of the peers.
+Resolution follows Deckhouse: istio.https.mode, else global.modules.https.mode; the ClusterIssuer
+likewise; the custom certificate is a kubernetes.io/tls Secret in d8-istio
+(istio.https.customCertificate.secretName).
+*/ -}}
+{{- define "istio.https" -}}
+{{- $module := dig "https" dict (.Values.istio | default dict) -}}
+{{- $global := dig "modules" "https" dict (.Values.global | default dict) -}}
+{{- $mode := $module.mode | default $global.mode | default "" -}}
+{{- $issuer := dig "certManager" "clusterIssuerName" "" $module | default (dig "certManager" "clusterIssuerName" "" $global) -}}
+{{- $secret := dig "customCertificate" "secretName" "" $module -}}
+{{- $hint := "set istio.https.mode: CertManager with istio.https.certManager.clusterIssuerName (or global.modules.https), or istio.https.mode: CustomCertificate with istio.https.customCertificate.secretName (a kubernetes.io/tls Secret in d8-istio covering the metadata and api-proxy hosts)" -}}
+{{- if not $mode -}}
+{{- fail (printf "HTTPS is mandatory for the metadata-exporter and api-proxy Ingresses (peers only use https://), but no TLS mode is configured: %s" $hint) -}}
+{{- else if eq $mode "Disabled" -}}
+{{- fail (printf "HTTPS mode Disabled is not supported: peers only use https:// for the metadata-exporter and api-proxy; %s" $hint) -}}
+{{- else if eq $mode "CertManager" -}}
+{{- if not $issuer -}}
+{{- fail (printf "HTTPS mode CertManager needs a ClusterIssuer name: %s" $hint) -}}
+{{- end -}}
+{{- if not (.Capabilities.APIVersions.Has "cert-manager.io/v1") -}}
+{{- fail (printf "HTTPS mode CertManager, but the cluster does not serve cert-manager.io/v1: install cert-manager, or %s" $hint) -}}
+{{- end -}}
+{{- else if eq $mode "CustomCertificate" -}}
+{{- if not $secret -}}
+{{- fail (printf "HTTPS mode CustomCertificate needs istio.https.customCertificate.secretName: %s" $hint) -}}
+{{- end -}}
+{{- else if ne $mode "OnlyInURI" -}}
+{{- fail (printf "unknown HTTPS mode %q: %s" $mode $hint) -}}
+{{- end -}}
+{{- dict "mode" $mode "issuer" $issuer "secret" $secret | toJson -}}
+{{- end -}}

@@ -180,6 +180,7 @@ fn target(
         trust_domain,
         ca_pem: spec.metadata.ca.clone().filter(|ca| !ca.trim().is_empty()),
         insecure_skip_verify: spec.metadata.insecure_skip_verify,
+        enable_ingress_gateway: spec.enable_ingress_gateway.unwrap_or(true),
         pinned_uuid,
         cached_public: cached("public", status::PUBLIC_ETAG),
         cached_private: cached("private", status::PRIVATE_ETAG),

@@ -242,13 +242,13 @@ impl Context<'_> {
         let (public, private) = validated_cache(peer)?;
         let enable_ingress_gateway = peer.enable_ingress_gateway();
         if enable_ingress_gateway && private.ingress_gateways.is_empty() {
-            return Err(skip(
-                "NoIngressGateways",
-                format!(
-                    "ingressGateways for {} weren't fetched yet",
-                    peer.kind.kind()
-                ),
-            ));
+            // Kept: its remote secret and trust stay, its network gets no gateway, so istiod
+            // cannot route to its endpoints until it publishes one (Deckhouse #2117).
+            tracing::warn!(
+                multicluster = %peer.name,
+                kind = peer.kind.kind(),
+                "the peer publishes no ingress gateways; its endpoints are unreachable from this network until it does"
+            );
         }
         let keypair = self.keypair.ok_or_else(|| {
             skip(

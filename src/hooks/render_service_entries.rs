@@ -141,8 +141,9 @@ impl Hook for RenderServiceEntries {
     }
 }
 
-/// The federation item of `peer` when it is proper: valid public and private metadata, at least
-/// one gateway, and (with a TTL) private metadata fresh enough. Logs why otherwise.
+/// The federation item of `peer` when it is proper: valid public and private metadata and (with
+/// a TTL) private metadata fresh enough. Logs why otherwise. A peer without gateways is kept;
+/// [`merge_service_entries`] imports none of its services.
 fn proper_federation(
     peer: &Peer,
     settings: &Settings,
@@ -225,11 +226,12 @@ fn proper_federation(
     }
     let private = private.value;
     if private.ingress_gateways.is_empty() {
+        // Kept (its trust and status stay), but nothing can reach its services: none imported.
         tracing::warn!(
             name,
-            "IstioFederation publishes no ingress gateways; not rendering its services"
+            services = private.public_services.len(),
+            "IstioFederation publishes no ingress gateways; its services are not imported"
         );
-        return None;
     }
     if is_stale(
         cache.private_last_fetch_timestamp.as_deref(),
@@ -347,6 +349,10 @@ pub fn merge_service_entries(federations: &[Federation]) -> (Vec<ServiceEntry>, 
     let mut hosts: BTreeMap<&str, BTreeMap<u16, PortDef<'_>>> = BTreeMap::new();
     let mut conflicts = Vec::new();
     for (index, fed) in federations.iter().enumerate() {
+        // A federation without gateways imports nothing and claims no (hostname, port).
+        if fed.ingress_gateways.is_empty() {
+            continue;
+        }
         for svc in &fed.public_services {
             let ports = hosts.entry(svc.hostname.as_str()).or_default();
             for p in &svc.ports {

@@ -31,6 +31,9 @@ const METRIC_GROUP: &str = "update-ca-bundle";
 const METRIC_UNTRUSTED_ROOTS: &str = "d8_istio_alliance_untrusted_root_certificates";
 /// Per peer: its cached public metadata is ignored (1), with the reason.
 const METRIC_IGNORED_PUBLIC: &str = "d8_istio_alliance_ignored_public_metadata";
+/// Per peer and trusted root: its `notAfter` as a Unix timestamp (alerts compare it with
+/// `time()`, so the value never goes stale between runs).
+const METRIC_ROOT_NOT_AFTER: &str = "d8_istio_alliance_root_certificate_not_after_seconds";
 
 /// One item of `istio.internal.trustBundle`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -245,6 +248,15 @@ fn add_roots(
             *untrusted.entry(reason).or_default() += 1;
             continue;
         }
+        metrics.set(
+            METRIC_ROOT_NOT_AFTER,
+            cert.not_after.timestamp() as f64,
+            &[
+                ("kind", kind),
+                ("name", name),
+                ("fingerprint_sha256", &cert.fingerprint_sha256),
+            ],
+        );
         roots
             .entry(cert.fingerprint_sha256.clone())
             .or_insert_with(|| BundleRoot {

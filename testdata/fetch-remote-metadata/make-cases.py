@@ -259,6 +259,9 @@ prior = [
     {"type": "DataplaneConnectionReady", "status": "True", "reason": "Connected", "message": "", "lastTransitionTime": T0, "lastProbeTime": T0},
     {"type": "PublicMetadataExchangeReady", "status": "True", "reason": "Succeeded", "message": "an older message", "lastTransitionTime": T0, "lastProbeTime": T0},
     {"type": "PrivateMetadataExchangeReady", "status": "True", "reason": "Succeeded", "message": "Private metadata exchange succeeded.", "lastTransitionTime": T0, "lastProbeTime": T0},
+    # Rewritten by a successful private fetch (time kept: same status and reason), kept as it
+    # was when the private fetch fails.
+    {"type": "IngressGatewaysPublished", "status": "True", "reason": "Published", "message": "The peer publishes 2 ingress gateway(s).", "lastTransitionTime": T0, "lastProbeTime": T0},
 ]
 prior_garbage = [
     {"type": "PublicMetadataExchangeReady", "status": "True", "reason": "Succeeded", "message": "", "lastTransitionTime": "yesterday", "lastProbeTime": T0},
@@ -299,6 +302,20 @@ http = {
     "https://mc-private-invalid/metadata/private/multicluster.json": ok({"ingressGateways": [], "apiHost": "", "networkName": "n"}),
 }
 case("multicluster-failures", [(M, mc("mc-private-invalid")), (M, mc("mc-public-down"))], http=http, config=MULTI)
+
+# 13b. Peers that publish no ingress gateways are kept (cache, Succeeded conditions, trust) and
+#      condition IngressGatewaysPublished says why nothing of them is imported/reachable: a
+#      federation, a multicluster peer reached through gateways, and one on a flat network
+#      (enableIngressGateway: false), for which no gateway is needed.
+http = {}
+http.update(answers_for_fed("fed-no-gateways", 0, private=dict(fed_private(0), ingressGateways=[])))
+http.update(answers_for_mc("mc-no-gateways", 1, private=mc_private(1, ingressGateways=[])))
+http.update(answers_for_mc("mc-flat-no-gateways", 2, private=mc_private(2, ingressGateways=[])))
+case("no-ingress-gateways", [
+    (F, fed("fed-no-gateways", 0)),
+    (M, mc("mc-flat-no-gateways", enableIngressGateway=False)),
+    (M, mc("mc-no-gateways")),
+], http=http, config=BOTH)
 
 # 14. IstioMulticloud objects, enabled through the deprecated alias.
 case("multicloud-object", [(C, mc("legacy-multicloud"))], http=answers_for_mc("legacy-multicloud", 0),

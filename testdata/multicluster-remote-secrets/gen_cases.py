@@ -119,7 +119,7 @@ case("two-peers-one-without-gateways", context([
     SIMPLE_B,
     peer("c", PUBLIC_C, dict(PRIVATE_C, ingressGateways=[]), {"enableIngressGateway": False}),
 ], binding="daily"))
-case("no-gateways-skipped", context([peer("b", PUBLIC_B, dict(PRIVATE_B, ingressGateways=[]))]))
+case("no-gateways-kept", context([peer("b", PUBLIC_B, dict(PRIVATE_B, ingressGateways=[]))]))
 case("missing-api-host", context([peer("b", PUBLIC_B, {k: v for k, v in PRIVATE_B.items() if k != "apiHost"})]))
 case("missing-network-name", context([peer("b", PUBLIC_B, {k: v for k, v in PRIVATE_B.items() if k != "networkName"})]))
 case("no-public", context([peer("b", None, PRIVATE_B), peer("c", None, None)]))

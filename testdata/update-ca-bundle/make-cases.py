@@ -211,6 +211,12 @@ write(H, "no-local-root",
       context({"federations": [cr("c", fed_spec("c", C), public("c-uuid", "key-c.pub", "root-local", "root-c"))]}),
       values(local_root=False), config())
 
+# A trusted root 10 days before its notAfter (root-c ends 2036-01-01): it stays in the bundle,
+# and its notAfter gauge lets an alert warn in time.
+write(H, "root-expires-soon",
+      context({"federations": [cr("c", fed_spec("c", C), public("c-uuid", "key-c.pub", "root-c"))]}),
+      values(), config(), now="2035-12-22T00:00:00Z")
+
 # ---------------------------------------------------------------- render-service-entries
 
 H = "render-service-entries"

@@ -4,7 +4,9 @@
 Makes real PKI with openssl (EC P-256 root CAs, Ed25519 authn keys, EdDSA `api` JWTs signed with
 the local key) and builds the internal values the hooks would write for each scenario, including
 the ServiceEntry names of SPEC §7.1 (fnv32a + safe-encode). Running it again regenerates every
-key and certificate, so the golden renders must then be rewritten (UPDATE_GOLDEN=1 render.py).
+key and certificate, so the golden renders must then be rewritten (UPDATE_GOLDEN=1 render.py). Cases that only vary
+settings or cluster capabilities of a generated case are not generated here: their case.yaml
+names a `base` case and the `values` merged over it (see render.py).
 
     .venv/bin/python tests/helm/gen_cases.py
 """
@@ -249,7 +251,8 @@ def main() -> None:
             base.update(internal)
             istio["internal"] = base
             return {"global": {"discovery": {"clusterUUID": LOCAL_UUID, "clusterDomain": domain},
-                               "modules": {"publicDomainTemplate": "%s.k8s-a.example.com"}},
+                               "modules": {"publicDomainTemplate": "%s.k8s-a.example.com",
+                                           "https": {"mode": "CertManager", "certManager": {"clusterIssuerName": "letsencrypt"}}}},
                     "istio": istio}
 
         cases: dict[str, tuple[str, dict]] = {}

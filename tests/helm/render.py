@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
 """Real-Helm template tests of the chart (Chart.yaml, templates/, openapi/, crds/).
 
-For every testdata/templates/<case>/values.yaml (module values `{global, istio}`):
+For every testdata/templates/<case>/ (module values `{global, istio}` in values.yaml, or a `base`
+case's values with case.yaml's `values` merged over them):
   * validates `istio` against openapi/ (config-values + values merged, objects closed, as
     addon-operator does) — expected to pass unless the case's case.yaml says `schema: invalid`,
     in which case every path in `schemaMustReject` must be rejected;
-  * renders the chart with Helm's own engine (helm-python-sdk, no cluster) and compares the
-    output with rendered.yaml (UPDATE_GOLDEN=1 rewrites it);
+  * renders the chart with Helm's own engine (helm-python-sdk, no cluster) as for a cluster of
+    Kubernetes KUBE_VERSION serving API_VERSIONS (case.yaml `kubeVersion`/`apiVersions` override
+    them: e.g. an older Istio without networking.istio.io/v1, no cert-manager) and compares the
+    output with rendered.yaml (UPDATE_GOLDEN=1 rewrites it); case.yaml `renderFails: <text>`
+    expects the render to fail with a message containing <text> instead;
   * checks the objects: they parse, carry the common labels, networking.istio.io objects
     validate against Istio's CRD schemas (testdata/schemas/istio-crds.yaml), what is rendered
     matches the enabled features and the internal values (ServiceEntries, gateway Service,
     trust bundle, meshNetworks, exporter data, remote secrets whose kubeconfigs `kubectl config
-    view` must parse to the right server/token/context, read-only api-proxy RBAC);
+    view` must parse to the right server/token/context, read-only api-proxy RBAC, ingress TLS of
+    the HTTPS mode and the legacy metadata host, the Istio API version the cluster serves, the
+    admission policy with the feature flags baked in, alert rules and PodMonitor);
   * hostile case: no injected key anywhere, every hostile string survives as one exact string.
 Then checks the CRDs (crds/) against sample objects. Prints one line per case and a final
 `N passed, M failed`; exits non-zero on any failure.
@@ -35,11 +41,18 @@ from typing import Any, Iterator
 import helm_python as helm
 import jsonschema
 import yaml
+from helm_python import _native
+from helm_python.chart import _dumps
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CASES = ROOT / "testdata" / "templates"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
 KUBECTL = shutil.which("kubectl") or ("/usr/bin/kubectl" if os.path.exists("/usr/bin/kubectl") else None)
+# The cluster a case renders for unless its case.yaml says otherwise: a current Kubernetes with
+# Istio ≥ 1.22 (networking.istio.io/v1), cert-manager and prometheus-operator.
+KUBE_VERSION = "v1.33.0"
+API_VERSIONS = ["networking.istio.io/v1", "networking.istio.io/v1beta1", "cert-manager.io/v1", "monitoring.coreos.com/v1"]
+CLUSTER_SCOPED = ("ClusterRole", "ClusterRoleBinding", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")
 
 
 class CaseFailure(Exception):
@@ -89,8 +102,13 @@ def schema_errors(schema: dict, instance: Any) -> list[tuple[str, str]]:
 # ---------------------------------------------------------------- rendering
 
 
-def render(chart: helm.Chart, values: dict) -> str:
-    manifests = chart.render(values, name="istio", namespace="d8-istio")
+def render(chart: helm.Chart, values: dict, api_versions: list[str] | None = None, kube_version: str | None = None) -> str:
+    """The chart's manifests as Helm would apply them to a cluster of `kube_version` serving
+    `api_versions` (.Capabilities); the SDK's Python wrapper does not expose these two render
+    options of the native library, so it is called directly."""
+    opts = {"name": "istio", "namespace": "d8-istio", "kube_version": kube_version or KUBE_VERSION,
+            "api_versions": API_VERSIONS if api_versions is None else api_versions}
+    manifests = json.loads(_native.call_string("helm_render", chart._raw(), _dumps(values), json.dumps(opts)))
     parts = []
     for path in sorted(manifests):
         text = manifests[path].strip()
@@ -155,7 +173,7 @@ def check_common(docs: list[dict], crd_schemas: dict | None) -> None:
         labels = meta.get("labels") or {}
         expect(labels.get("heritage") == "deckhouse" and labels.get("module") == "istio",
                f"{d['kind']} {meta.get('name')}: missing labels heritage=deckhouse, module=istio")
-        if d["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+        if d["kind"] not in CLUSTER_SCOPED:
             expect(meta.get("namespace") == "d8-istio", f"{d['kind']} {meta.get('name')}: namespace must be d8-istio")
         if crd_schemas is not None and d["apiVersion"].startswith("networking.istio.io/"):
             schema = crd_schemas.get((d["apiVersion"], d["kind"]))
@@ -252,9 +270,108 @@ def check_alliance(docs: list[dict], values: dict, fed: bool, mc: bool) -> None:
     expect(c["args"] == ["metadata-exporter", "--data-dir", "/data", "--listen", "0.0.0.0:8080"], "metadata-exporter args")
     sources = {s["secret"]["name"] for v in dep["volumes"] if "projected" in v for s in v["projected"]["sources"]}
     expect(sources == {"metadata-exporter-data", "d8-remote-clusters-public-metadata"}, "exporter data: one projected volume of both Secrets")
-    host = glob["modules"]["publicDomainTemplate"].replace("%s", "istio-metadata")
-    rule = one(docs, "Ingress", "metadata-exporter")["spec"]["rules"][0]
-    expect(rule["host"] == host and rule["http"]["paths"][0]["path"] == "/metadata/", f"exporter Ingress host {host} path /metadata/")
+    for rule in one(docs, "Ingress", "metadata-exporter")["spec"]["rules"]:
+        expect(rule["http"]["paths"][0]["path"] == "/metadata/", f"exporter Ingress {rule['host']}: path /metadata/")
+
+
+def https_settings(values: dict) -> tuple[str | None, str | None, str | None]:
+    """(mode, ClusterIssuer, custom Secret) as the chart resolves them: istio.https over
+    global.modules.https (the custom Secret only from istio.https)."""
+    module = values["istio"].get("https") or {}
+    glob = ((values.get("global") or {}).get("modules") or {}).get("https") or {}
+    mode = module.get("mode") or glob.get("mode")
+    issuer = (module.get("certManager") or {}).get("clusterIssuerName") or (glob.get("certManager") or {}).get("clusterIssuerName")
+    return mode, issuer, (module.get("customCertificate") or {}).get("secretName")
+
+
+def check_ingress_tls(docs: list[dict], values: dict, fed: bool, mc: bool) -> None:
+    """Both Ingresses serve TLS from the configured mode's Secret (none with OnlyInURI), the
+    exporter also under the legacy istio.<domain> host unless turned off, and CertManager mode
+    renders exactly the Certificates for those hosts (no ingress-shim annotation besides)."""
+    if not (fed or mc):
+        absent(docs, "Certificate")
+        return
+    mode, issuer, secret = https_settings(values)
+    template = values["global"]["modules"]["publicDomainTemplate"]
+    legacy = ((values["istio"].get("alliance") or {}).get("legacyMetadataHost", True))
+    meta_hosts = [template.replace("%s", "istio-metadata")] + ([template.replace("%s", "istio")] if legacy else [])
+    api_host = template.replace("%s", "istio-api-proxy")
+    names = {"CertManager": ("istio-ingress-tls", "api-proxy-ingress-tls"), "CustomCertificate": (secret, secret)}
+    ingresses = [("metadata-exporter", meta_hosts, 0)] + ([("api-proxy", [api_host], 1)] if mc else [])
+    for name, hosts, i in ingresses:
+        ing = one(docs, "Ingress", name)
+        expect([r["host"] for r in ing["spec"]["rules"]] == hosts, f"Ingress {name}: hosts {hosts}")
+        expect(not any(k.startswith("cert-manager.io/") for k in ing["metadata"].get("annotations") or {}),
+               f"Ingress {name}: no cert-manager annotation (the chart renders the Certificates)")
+        if mode == "OnlyInURI":
+            expect("tls" not in ing["spec"], f"Ingress {name}: no TLS with OnlyInURI")
+        else:
+            expect(ing["spec"].get("tls") == [{"hosts": hosts, "secretName": names[mode][i]}],
+                   f"Ingress {name}: TLS for {hosts} from Secret {names[mode][i]}")
+    certs = find(docs, "Certificate")
+    if mode == "CertManager":
+        want = [("metadata-exporter", "istio-ingress-tls", meta_hosts)] + ([("api-proxy", "api-proxy-ingress-tls", [api_host])] if mc else [])
+        got = [(c["metadata"]["name"], c["spec"]["secretName"], c["spec"]["dnsNames"]) for c in certs]
+        expect(got == want, f"Certificates {got} != {want}")
+        for c in certs:
+            expect(c["apiVersion"] == "cert-manager.io/v1" and c["spec"]["issuerRef"] == {"kind": "ClusterIssuer", "name": issuer},
+                   f"Certificate {c['metadata']['name']}: cert-manager.io/v1 issued by ClusterIssuer {issuer}")
+    else:
+        expect(not certs, f"Certificates rendered in mode {mode}")
+
+
+def check_istio_api_version(docs: list[dict], api_versions: list[str]) -> None:
+    want = "networking.istio.io/v1" if "networking.istio.io/v1" in api_versions else "networking.istio.io/v1beta1"
+    for d in docs:
+        if d["apiVersion"].startswith("networking.istio.io/"):
+            expect(d["apiVersion"] == want, f"{d['kind']} {d['metadata']['name']}: {d['apiVersion']}, the cluster serves {want}")
+
+
+def check_admission(docs: list[dict], values: dict, fed: bool, mc: bool, kube_version: str) -> None:
+    """The peer-CR admission policy and its Deny binding on Kubernetes ≥ 1.30, with this render's
+    feature flags and cluster domain baked into the CEL expressions (their behaviour is tested
+    against a real apiserver by tests/stack/test_admission.py)."""
+    major, minor = (int(x) for x in kube_version.lstrip("v").split(".")[:2])
+    name = "istio-alliance-peers.deckhouse.io"
+    if (major, minor) < (1, 30):
+        absent(docs, "ValidatingAdmissionPolicy")
+        absent(docs, "ValidatingAdmissionPolicyBinding")
+        return
+    policy = one(docs, "ValidatingAdmissionPolicy", name)
+    binding = one(docs, "ValidatingAdmissionPolicyBinding", name)
+    expect(policy["apiVersion"] == binding["apiVersion"] == "admissionregistration.k8s.io/v1", "admission policy: admissionregistration.k8s.io/v1")
+    expect(binding["spec"] == {"policyName": name, "validationActions": ["Deny"]}, "binding: Deny with the policy")
+    rule = policy["spec"]["matchConstraints"]["resourceRules"][0]
+    expect(rule["resources"] == ["istiofederations", "istiomulticlusters", "istiomulticlouds"] and rule["apiGroups"] == ["deckhouse.io"],
+           "policy matches the three peer CRDs")
+    exprs = [v["expression"] for v in policy["spec"]["validations"]]
+    expect(exprs[0].endswith(f"|| {str(fed).lower()}") and exprs[1].endswith(f"|| {str(mc).lower()}"),
+           f"feature flags baked in: federation={fed}, multicluster={mc}")
+    domain = (values.get("global") or {}).get("discovery", {}).get("clusterDomain", "cluster.local")
+    expect(exprs[3].endswith(json.dumps(domain.lower())), f"trustDomain check against {domain}")
+    expect(all(v.get("message") for v in policy["spec"]["validations"]), "every validation has a message")
+
+
+def check_monitoring(docs: list[dict], values: dict, fed: bool, mc: bool, api_versions: list[str]) -> None:
+    """PrometheusRule (the rules file verbatim) when a feature is on and prometheus-operator is
+    served; a PodMonitor for the gateway whenever its Service is rendered; none for the servers,
+    which have no metrics endpoint."""
+    served = "monitoring.coreos.com/v1" in api_versions
+    if (fed or mc) and served:
+        rule = one(docs, "PrometheusRule", "istio-alliance")
+        want = yaml.safe_load((ROOT / "monitoring" / "prometheus-rules" / "alliance.yaml").read_text())
+        expect(rule["spec"] == want, "PrometheusRule spec must be monitoring/prometheus-rules/alliance.yaml")
+        expect(rule["metadata"]["labels"].get("prometheus") == "main", "PrometheusRule labelled prometheus: main")
+    else:
+        absent(docs, "PrometheusRule")
+    monitors = find(docs, "PodMonitor")
+    if served and find(docs, "Service", "ingressgateway"):
+        pm = one(docs, "PodMonitor", "ingressgateway")["spec"]
+        expect(pm["selector"] == {"matchLabels": {"app": "ingressgateway"}} and pm["podMetricsEndpoints"][0]["port"] == "http-envoy-prom",
+               "gateway PodMonitor: app=ingressgateway, port http-envoy-prom")
+        expect(len(monitors) == 1, "only the gateway has a metrics endpoint")
+    else:
+        expect(not monitors, "PodMonitor without a gateway or without prometheus-operator")
 
 
 def kubectl_view(kubeconfig: str) -> dict:
@@ -400,6 +517,8 @@ def lint_checks() -> list[tuple[str, list[str]]]:
     """`helm lint --strict` of the chart, with no values and with a case that enables everything."""
     problems = []
     full = yaml.safe_load((CASES / "11-both-features" / "values.yaml").read_text())
+    # lint offers no API versions (no cert-manager.io/v1): use the custom-certificate mode
+    full["istio"]["https"] = {"mode": "CustomCertificate", "customCertificate": {"secretName": "istio-alliance-tls"}}
     for label, values in (("no values", None), ("11-both-features", full)):
         report = helm.lint(str(ROOT), values, strict=True, namespace="d8-istio")
         problems += [f"{label}: {m['path']}: {m['error']}" for m in report.get("messages", []) if m.get("severity", 0) >= 2]
@@ -487,9 +606,30 @@ def crd_checks() -> list[tuple[str, list[str]]]:
 # ---------------------------------------------------------------- driver
 
 
+def merge(base: Any, over: Any) -> Any:
+    """`over` deep-merged into `base`; a null in `over` removes the key."""
+    if not (isinstance(base, dict) and isinstance(over, dict)):
+        return copy.deepcopy(over)
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = merge(out.get(k), v)
+    return out
+
+
+def case_values(case_dir: pathlib.Path, case: dict) -> dict:
+    if "base" in case:
+        return merge(yaml.safe_load((CASES / case["base"] / "values.yaml").read_text()), case.get("values") or {})
+    return yaml.safe_load((case_dir / "values.yaml").read_text())
+
+
 def run_case(chart: helm.Chart, case_dir: pathlib.Path, vschema: dict, crd_schemas: dict) -> list[str]:
-    values = yaml.safe_load((case_dir / "values.yaml").read_text())
     case = yaml.safe_load((case_dir / "case.yaml").read_text()) if (case_dir / "case.yaml").exists() else {}
+    values = case_values(case_dir, case)
+    api_versions = case.get("apiVersions", API_VERSIONS)
+    kube_version = case.get("kubeVersion", KUBE_VERSION)
     notes: list[str] = []
     errors = schema_errors(vschema, values.get("istio", {}))
     if case.get("schema", "valid") == "valid":
@@ -501,9 +641,13 @@ def run_case(chart: helm.Chart, case_dir: pathlib.Path, vschema: dict, crd_schem
         notes.append(f"schema rejected {len(rejected)} paths")
 
     try:
-        rendered = render(chart, values)
+        rendered = render(chart, values, api_versions, kube_version)
     except helm.HelmError as e:
+        if "renderFails" in case:
+            expect(case["renderFails"] in str(e), f"render failed, but not with {case['renderFails']!r}: {e}")
+            return [f"render refused: {case['renderFails']}"]
         raise CaseFailure(f"helm render failed: {e}") from e
+    expect("renderFails" not in case, f"render succeeded, expected a failure with {case.get('renderFails')!r}")
     golden = case_dir / "rendered.yaml"
     if UPDATE:
         golden.write_text(rendered)
@@ -522,6 +666,10 @@ def run_case(chart: helm.Chart, case_dir: pathlib.Path, vschema: dict, crd_schem
     check_federation(docs, istio, fed)
     check_alliance(docs, values, fed, mc)
     check_multicluster(docs, values, mc, notes)
+    check_ingress_tls(docs, values, fed, mc)
+    check_istio_api_version(docs, api_versions)
+    check_admission(docs, values, fed, mc, kube_version)
+    check_monitoring(docs, values, fed, mc, api_versions)
     if "forbiddenKey" in case:
         check_hostile(docs, case)
         notes.append(f"{len(case.get('mustContain', []))} hostile strings carried exactly")
@@ -537,7 +685,7 @@ def main() -> int:
     chart = helm.Chart.load(str(ROOT))
     vschema, crd_schemas = values_schema(), istio_crd_schemas()
     passed = failed = 0
-    for case_dir in sorted(p for p in CASES.iterdir() if (p / "values.yaml").exists()):
+    for case_dir in sorted(p for p in CASES.iterdir() if (p / "values.yaml").exists() or (p / "case.yaml").exists()):
         try:
             notes = run_case(chart, case_dir, vschema, crd_schemas)
             print(f"PASS {case_dir.name}: {'; '.join(notes)}")

@@ -77,6 +77,8 @@ pub(crate) struct Target {
     pub trust_domain: String,
     pub ca_pem: Option<String>,
     pub insecure_skip_verify: bool,
+    /// Multicluster: `spec.enableIngressGateway` (federations always need gateways).
+    pub enable_ingress_gateway: bool,
     /// The valid clusterUUID of the cached public metadata, if any.
     pub pinned_uuid: Option<String>,
     /// Cached documents with their stored tags (documents read only when a tag is present).
@@ -174,6 +176,9 @@ pub(crate) struct Report {
     pub mismatch: Option<(String, String)>,
     /// `(apiHost, failed)` when the remote API was probed.
     pub api_check: Option<(String, bool)>,
+    /// `IngressGatewaysPublished`, from the private document of this run (None when the private
+    /// part failed: the prior condition is then kept as it was).
+    pub gateways: Option<Cond>,
 }
 
 fn clip(mut s: String) -> String {
@@ -320,6 +325,7 @@ pub(crate) async fn exchange(ctx: &Ctx<'_>, t: &Target) -> Report {
         endpoints: Vec::with_capacity(2),
         mismatch: None,
         api_check: None,
+        gateways: None,
     };
     let (public, public_fresh) = match fetch_public(ctx, t, &public_url).await {
         Ok(p) => p,
@@ -385,6 +391,11 @@ pub(crate) async fn exchange(ctx: &Ctx<'_>, t: &Target) -> Report {
             r.endpoints.push((private_url, false));
             r.services = services;
             r.dropped = dropped;
+            let published = doc
+                .get("ingressGateways")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            r.gateways = Some(gateways_condition(t, published, services));
             if t.kind.is_multicluster() {
                 let api_host = doc
                     .get("apiHost")
@@ -403,6 +414,44 @@ pub(crate) async fn exchange(ctx: &Ctx<'_>, t: &Target) -> Report {
         }
     }
     r
+}
+
+/// `IngressGatewaysPublished` for a peer whose valid private document lists `published`
+/// gateways (and `services` public services, federation). A peer without gateways is kept —
+/// its roots stay trusted, its status and cache stay — and this condition says why nothing of
+/// it is reachable.
+fn gateways_condition(t: &Target, published: usize, services: usize) -> Cond {
+    const FIX: &str = "On the peer: its ingress gateway Service in d8-istio needs a load-balancer \
+                       address (inlet LoadBalancer) or Ready nodes running gateway Pods (inlet \
+                       NodePort), or set istio.alliance.ingressGateway.advertise there.";
+    if published > 0 {
+        return Cond::new(
+            CondStatus::True,
+            "Published",
+            format!("The peer publishes {published} ingress gateway(s)."),
+        );
+    }
+    if t.kind.is_multicluster() && !t.enable_ingress_gateway {
+        return Cond::new(
+            CondStatus::True,
+            "NotRequired",
+            "The peer publishes no ingress gateways; none is needed with spec.enableIngressGateway: false (flat network).",
+        );
+    }
+    let what = if t.kind.is_multicluster() {
+        "its remote secret and root CA are kept, but istiod cannot route to its endpoints from \
+         this network until it publishes one"
+            .to_owned()
+    } else {
+        format!(
+            "none of its {services} public service(s) are imported (no ServiceEntries) until it \
+             publishes one; its root CA stays trusted"
+        )
+    };
+    Cond::failed(
+        "NoIngressGateways",
+        format!("The peer publishes no ingress gateways: {what}. {FIX}"),
+    )
 }
 
 /// The stored tag of `cached` with the validated cached document, when the document

@@ -15,6 +15,9 @@
 //! - `d8_istio_alliance_metadata_not_modified{kind, name, part=public|private}`: 1 when the part
 //!   was answered 304 to our `If-None-Match` in this run (cache reused), 0 when a 200 brought
 //!   the document; absent when the part failed or was not fetched.
+//! - `d8_istio_alliance_peer_without_ingress_gateways{kind, name}` = 1 when this run's private
+//!   document lists no gateway although the peer needs one (condition
+//!   `IngressGatewaysPublished=False`); absent otherwise.
 
 use super::exchange::{Freshness, Report, Target};
 use crate::runtime::Metrics;
@@ -34,6 +37,7 @@ pub(crate) const API_HOST_CHECK_ERROR: &str = "d8_istio_multicluster_api_host_ch
 pub(crate) const LAST_SUCCESS: &str = "d8_istio_alliance_metadata_last_success_seconds";
 pub(crate) const DROPPED: &str = "d8_istio_alliance_remote_items_dropped";
 pub(crate) const NOT_MODIFIED: &str = "d8_istio_alliance_metadata_not_modified";
+pub(crate) const NO_GATEWAYS: &str = "d8_istio_alliance_peer_without_ingress_gateways";
 
 /// Records one peer's gauges. `last_success` are the `(public, private)` times of the last
 /// successful fetches after this run, when known.
@@ -93,6 +97,9 @@ pub(crate) fn record(
             f64::from(n),
             &[("kind", kind), ("name", &t.name), ("reason", reason)],
         );
+    }
+    if r.gateways.as_ref().is_some_and(|g| !g.ok()) {
+        m.set(NO_GATEWAYS, 1.0, &[("kind", kind), ("name", &t.name)]);
     }
     let parts = [
         ("public", r.public_doc.is_some(), &r.public_fresh),

@@ -10,8 +10,10 @@ use serde_json::{Map, Value};
 pub(crate) const PUBLIC_READY: &str = "PublicMetadataExchangeReady";
 pub(crate) const PRIVATE_READY: &str = "PrivateMetadataExchangeReady";
 pub(crate) const API_READY: &str = "RemoteAPIServerReady";
+pub(crate) const GATEWAYS_PUBLISHED: &str = "IngressGatewaysPublished";
 
-/// Condition types this hook manages.
+/// Condition types this hook always writes. `IngressGatewaysPublished` is written only with a
+/// fresh private document; otherwise the prior one is kept as it was.
 const MANAGED: [&str; 3] = [PUBLIC_READY, PRIVATE_READY, API_READY];
 
 /// `metadataCache` keys of the stored entity-tags.
@@ -94,13 +96,18 @@ fn conditions(prior: &Value, report: &Report, now: &str) -> Vec<Value> {
     if let Some(api) = &report.api {
         out.push(condition(API_READY, api, prior, now));
     }
+    if let Some(gateways) = &report.gateways {
+        out.push(condition(GATEWAYS_PUBLISHED, gateways, prior, now));
+    }
+    let written =
+        |t: &str| MANAGED.contains(&t) || (t == GATEWAYS_PUBLISHED && report.gateways.is_some());
     out.extend(
         prior
             .iter()
             .filter(|c| {
                 c.get("type")
                     .and_then(Value::as_str)
-                    .is_some_and(|t| !t.is_empty() && !MANAGED.contains(&t))
+                    .is_some_and(|t| !t.is_empty() && !written(t))
             })
             .cloned(),
     );
