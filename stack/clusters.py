@@ -316,11 +316,18 @@ class Cluster:
             "federation": {"enabled": self.scenario == "federation"},
             "multicluster": {"enabled": self.scenario == "multicluster"},
             "alliance": {"ingressGateway": {"inlet": "LoadBalancer"}},
+            # The Ingresses serve the certificate of a Secret the operator made (no cert-manager here).
+            "https": {"mode": "CustomCertificate", "customCertificate": {"secretName": "istio-ingress-custom-tls"}},
         }
         glob = {"modules": {"publicDomainTemplate": public_template(self.c)}}
         return {"global": yaml.safe_dump(glob), "istio": yaml.safe_dump(settings), "istioEnabled": "true"}
 
     def start_addon_operator(self):
+        cert, key = os.path.join(OUT, "public", f"{self.c}.pem"), os.path.join(OUT, "public", f"{self.c}.key")
+        self.kube.apply({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                         "metadata": {"name": "istio-ingress-custom-tls", "namespace": "d8-istio"},
+                         "data": {"tls.crt": base64.b64encode(open(cert, "rb").read()).decode(),
+                                  "tls.key": base64.b64encode(open(key, "rb").read()).decode()}})
         mods = os.path.join(self.dir, "modules")
         os.makedirs(mods, exist_ok=True)
         link = os.path.join(mods, "100-istio")
@@ -483,14 +490,35 @@ class Controller:
         listen = f"{ip(self.cl.c, WORKLOADS[app])}:443"
         if "--listen" in args:
             args[args.index("--listen") + 1] = listen
-        cert, key = os.path.join(OUT, "public", f"{self.cl.c}.pem"), os.path.join(OUT, "public", f"{self.cl.c}.key")
-        args += ["--tls-cert", cert, "--tls-key", key]
+        tls = self.ingress_tls(app)
+        if tls is None:
+            return  # the ingress controller serves nothing until the Ingress and its Secret exist
+        args += ["--tls-cert", tls[0], "--tls-key", tls[1]]
         if automount:
             args += ["--apiserver", self.cl.api, "--token-file", os.path.join(sa_dir, "token"),
                      "--ca-file", os.path.join(sa_dir, "ca.crt")]
         env = {e["name"]: e["value"] for e in ctr.get("env", []) if "value" in e}
         say(f"{self.cl.c}: starting {app} ({' '.join(args)})")
         self.procs[app] = spawn(f"pod-{app}", [HOOKS_BIN, *args], env=env, c=self.cl.c)
+
+    def ingress_tls(self, app):
+        """The ingress controller's part: the certificate of the TLS Secret named by the Ingress
+        whose backend is the workload's Service (files for the workload to serve)."""
+        for ing in self.k.list("Ingress", "d8-istio"):
+            backends = {p["backend"]["service"]["name"] for r in ing["spec"].get("rules", [])
+                        for p in (r.get("http") or {}).get("paths", []) if "service" in p.get("backend", {})}
+            if app not in backends:
+                continue
+            for t in ing["spec"].get("tls", []):
+                files = self.secret_files("d8-istio", t["secretName"])
+                if not files or "tls.crt" not in files:
+                    return None
+                d = os.path.join(self.cl.dir, "ingress", app)
+                if self.volumes.get(d) != files:
+                    publish_kubelet_style(d, files)
+                    self.volumes[d] = files
+                return os.path.join(d, "tls.crt"), os.path.join(d, "tls.key")
+        return None
 
     def load_balancers(self):
         for svc in self.k.list("Service", "d8-istio"):

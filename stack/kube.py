@@ -24,6 +24,7 @@ KINDS = {
     "Deployment": ("apps/v1", "deployments", True),
     "DaemonSet": ("apps/v1", "daemonsets", True),
     "EndpointSlice": ("discovery.k8s.io/v1", "endpointslices", True),
+    "Ingress": ("networking.k8s.io/v1", "ingresses", True),
     "IstioFederation": ("deckhouse.io/v1alpha1", "istiofederations", False),
     "IstioMulticluster": ("deckhouse.io/v1alpha1", "istiomulticlusters", False),
     "IstioMulticloud": ("deckhouse.io/v1alpha1", "istiomulticlouds", False),
