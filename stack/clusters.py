@@ -676,7 +676,7 @@ def istiod_sees_peer(cl):
         host = f"{CLUSTERS[p]['app'][0]}.{CLUSTERS[p]['app'][1]}.svc.{domain_of(p, cl.scenario)}"
         return any(s.get("hostname") == host for s in http_json(f"{base}/registryz"))
     clusters = http_json(f"{base}/clusterz")
-    return any(x.get("ID") == cluster_id(p, cl.scenario) and x.get("SyncStatus") == "synced" for x in clusters)
+    return any(x.get("id") == f"cluster-{p}" and x.get("syncStatus") == "synced" for x in clusters)
 
 
 def write_stack_json(cl):
@@ -723,7 +723,7 @@ def status_text(scenario=None):
             remote = sorted({s['hostname'] for s in reg if not s['hostname'].endswith(st['clusterDomain']) or st['scenario'] == 'multicluster'})
             lines.append(f"  istiod registry: {len(reg)} services; {', '.join(h for h in remote if 'svc' in h)}")
             cz = http_json(f"{st['istiodDebug']}/debug/clusterz")
-            lines.append("  istiod clusters: " + ", ".join(f"{x.get('ID')}={x.get('SyncStatus')}" for x in cz))
+            lines.append("  istiod clusters: " + ", ".join(f"{x.get('id')}={x.get('syncStatus')}" for x in cz))
         except Exception as e:  # noqa: BLE001
             lines.append(f"  istiod: {e}")
     return "\n".join(lines)

@@ -440,7 +440,9 @@ def check_multicluster(docs: list[dict], values: dict, enabled: bool, notes: lis
     for rule in role["rules"]:
         verbs = set(rule["verbs"])
         if "secrets" in rule["resources"]:
-            expect(rule.get("resourceNames") == ["cacerts"], "api-proxy may read only the cacerts Secret")
+            # A stock istiod lists and watches Secrets in every remote cluster (credentials
+            # controller) and never syncs the cluster without it (real stack, SPEC §10).
+            expect(verbs == {"get", "list", "watch"}, f"api-proxy reads Secrets, never writes: {rule}")
         if verbs - {"get", "list", "watch"}:
             expect(verbs == {"create"} and rule["resources"] in (["tokenreviews"], ["subjectaccessreviews"]),
                    f"api-proxy ClusterRole must be read-only, got {rule}")
