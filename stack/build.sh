@@ -20,7 +20,7 @@ say() { printf '[stack/build %4ds] %s\n' "$((SECONDS - START))" "$*" >&2; }
 # component_dir NAME VERSION -> the cache directory; a build is complete when it holds .ok
 component() { echo "$CACHE/$1-$2"; }
 done_already() { [[ -f "$1/.ok" ]]; }
-link() { for f in "$@"; do ln -sf "$f" "$BIN/$(basename "$f")"; done; }
+link() { for f in "$@"; do ln -sfn "$f" "$BIN/$(basename "$f")"; done; }
 
 # go_build DIR PKG OUT [LDFLAGS]: builds with a progress line every 30 s
 go_build() {
@@ -97,7 +97,11 @@ build_addon_operator() {
 
 build_istio() {
   local d v=$ISTIO_VERSION; d=$(component istio "$v")
-  done_already "$d" && { link "$d/pilot-discovery" "$d/pilot-agent" "$d/istioctl"; return; }
+  if done_already "$d"; then
+    [[ -d "$d/istio-discovery-chart" ]] || istio_files "$d" "$(cd "$d/src" && go list -m -f '{{.Dir}}' istio.io/istio)"
+    link "$d/pilot-discovery" "$d/pilot-agent" "$d/istioctl" "$d/envoy_bootstrap_tmpl.json" "$d/istio-crds.yaml" "$d/istio-discovery-chart"
+    return
+  fi
   say "pilot-discovery, pilot-agent, istioctl (istio.io/istio@$v)"
   mkdir -p "$d/src"
   printf 'module stack/istio\n\ngo 1.26\n\nrequire istio.io/istio %s\n' "$v" >"$d/src/go.mod"
@@ -108,9 +112,20 @@ build_istio() {
   go_build "$d/src" istio.io/istio/pilot/cmd/pilot-discovery "$d/pilot-discovery" "$ld"
   go_build "$d/src" istio.io/istio/pilot/cmd/pilot-agent "$d/pilot-agent" "$ld"
   go_build "$d/src" istio.io/istio/istioctl/cmd/istioctl "$d/istioctl" "$ld"
-  # The bootstrap template pilot-agent renders Envoy's bootstrap from (a file of the module).
+  istio_files "$d" "$src"
+  touch "$d/.ok"; link "$d/pilot-discovery" "$d/pilot-agent" "$d/istioctl"
+}
+
+# Files of the same Istio module the stack uses: Envoy's bootstrap template (pilot-agent), the
+# CRDs (Istio's base chart) and the istiod chart (istio-discovery) the stack renders with Helm.
+istio_files() {
+  local d=$1 src=$2
   install -m 0644 "$src/tools/packaging/common/envoy_bootstrap.json" "$d/envoy_bootstrap_tmpl.json"
-  touch "$d/.ok"; link "$d/pilot-discovery" "$d/pilot-agent" "$d/istioctl" "$d/envoy_bootstrap_tmpl.json"
+  install -m 0644 "$src/manifests/charts/base/files/crd-all.gen.yaml" "$d/istio-crds.yaml"
+  rm -rf "$d/istio-discovery-chart"
+  cp -r "$src/manifests/charts/istio-control/istio-discovery" "$d/istio-discovery-chart"
+  chmod -R u+w "$d/istio-discovery-chart"
+  link "$d/envoy_bootstrap_tmpl.json" "$d/istio-crds.yaml" "$d/istio-discovery-chart"
 }
 
 build_envoy() {

