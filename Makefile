@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := target/release/istio-hooks
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test test-admission demo bench fuzz deps venv fmt lint clean stack clusters clusters-down stack-test
+.PHONY: all build test test-admission test-schema demo bench fuzz deps venv fmt lint clean stack clusters clusters-down stack-test
 
 all: build
 
@@ -37,12 +37,17 @@ test: deps venv stack
 	$(PY) tests/alerts/run.py
 	ISTIO_HOOKS_BIN=$(abspath $(BIN)) $(PY) demo/demo.py --e2e --out out/e2e
 	$(PY) tests/stack/test_admission.py --start $(STACK_BIN)
+	$(PY) tests/stack/test_schema.py --start $(STACK_BIN)
 	$(MAKE) --no-print-directory stack-test
 
 # The admission policy in a throwaway etcd + kube-apiserver built by stack/build.sh (127.0.0.77).
 STACK_BIN ?= .cache/stack/bin
 test-admission: venv
 	$(PY) tests/stack/test_admission.py --start $(STACK_BIN)
+
+# Every golden chart render, server-side dry run in a throwaway kube-apiserver (127.0.0.88).
+test-schema: venv
+	$(PY) tests/stack/test_schema.py --start $(STACK_BIN)
 
 demo: deps venv build
 	ISTIO_HOOKS_BIN=$(abspath $(BIN)) $(PY) demo/demo.py

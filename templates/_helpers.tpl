@@ -20,6 +20,15 @@ chart rendered before the hooks ran still renders the always-present objects onl
 {{- if or (include "istio.federationEnabled" .) (include "istio.multiclusterEnabled" .) -}}true{{- end -}}
 {{- end -}}
 
+{{- /*
+"true" when the ingress gateway (Service, workload, PodMonitor) is rendered: federation, or
+multicluster when some peer is reached through gateways (internal.multiclustersNeedIngressGateway).
+*/ -}}
+{{- define "istio.ingressGatewayEnabled" -}}
+{{- $internal := dig "internal" dict (.Values.istio | default dict) -}}
+{{- if or (include "istio.federationEnabled" .) (and (include "istio.multiclusterEnabled" .) $internal.multiclustersNeedIngressGateway) -}}true{{- end -}}
+{{- end -}}
+
 {{- /* Labels every object carries. Call with the root context. */ -}}
 {{- define "istio.labels" -}}
 heritage: deckhouse
@@ -122,4 +131,30 @@ likewise; the custom certificate is a kubernetes.io/tls Secret in d8-istio
 {{- fail (printf "unknown HTTPS mode %q: %s" $mode $hint) -}}
 {{- end -}}
 {{- dict "mode" $mode "issuer" $issuer "secret" $secret | toJson -}}
+{{- end -}}
+
+{{- /*
+The local cluster ID, as the discovery hook derives it (src/domain/names.rs `cluster_id`, Deckhouse's
+istioClusterID): `<clusterDomain with "." → "-">-<decimal Adler-32 of global.discovery.clusterUUID>`.
+The hook's published value (internal.localMetadata.multicluster.clusterID, present when multicluster
+is on) is preferred; otherwise it is computed here with sprig's adler32sum, which gives the same
+number. Fails without a cluster UUID (the hook refuses to run without one as well).
+*/ -}}
+{{- define "istio.clusterID" -}}
+{{- $published := dig "internal" "localMetadata" "multicluster" "clusterID" "" (.Values.istio | default dict) -}}
+{{- if $published -}}
+{{- $published -}}
+{{- else -}}
+{{- $uuid := dig "discovery" "clusterUUID" "" (.Values.global | default dict) -}}
+{{- if not $uuid -}}
+{{- fail "global.discovery.clusterUUID must be set: the ingress gateway's cluster ID and network are derived from it" -}}
+{{- end -}}
+{{- printf "%s-%s" (include "istio.clusterDomain" . | replace "." "-") (adler32sum $uuid) -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* The local network name: `network-<clusterID>` (src/domain/names.rs `network_name`); the hook's published value first. */ -}}
+{{- define "istio.networkName" -}}
+{{- $published := dig "internal" "localMetadata" "multicluster" "networkName" "" (.Values.istio | default dict) -}}
+{{- $published | default (printf "network-%s" (include "istio.clusterID" .)) -}}
 {{- end -}}

@@ -14,7 +14,9 @@ case's values with case.yaml's `values` merged over them):
   * checks the objects: they parse, carry the common labels, networking.istio.io objects
     validate against Istio's CRD schemas (testdata/schemas/istio-crds.yaml), what is rendered
     matches the enabled features and the internal values (ServiceEntries, gateway Service,
-    trust bundle, meshNetworks, exporter data, remote secrets whose kubeconfigs `kubectl config
+    trust bundle, meshNetworks, exporter data, the gateway workload (DaemonSet selected by the
+    gateway Service, settings, sni-dnat router env with the cluster ID/network, ServiceAccount,
+    PodDisruptionBudget), remote secrets whose kubeconfigs `kubectl config
     view` must parse to the right server/token/context, read-only api-proxy RBAC, ingress TLS of
     the HTTPS mode and the legacy metadata host, the Istio API version the cluster serves, the
     admission policy with the feature flags baked in, alert rules and PodMonitor);
@@ -180,13 +182,15 @@ def check_common(docs: list[dict], crd_schemas: dict | None) -> None:
             expect(schema is not None, f"no Istio CRD schema for {d['apiVersion']} {d['kind']}")
             errors = schema_errors(schema, d)
             expect(not errors, f"{d['kind']} {meta.get('name')} fails the Istio CRD schema: {errors[:3]}")
-    for workload in find(docs, "Deployment"):
+    for workload in find(docs, "Deployment") + find(docs, "DaemonSet"):
+        kind, name = workload["kind"], workload["metadata"]["name"]
         pod = workload["spec"]["template"]["spec"]
-        expect(pod["securityContext"].get("runAsNonRoot") is True, f"Deployment {workload['metadata']['name']}: not runAsNonRoot")
+        expect(pod["securityContext"].get("runAsNonRoot") is True, f"{kind} {name}: not runAsNonRoot")
         for c in pod["containers"]:
             sc = c.get("securityContext") or {}
-            expect(sc.get("readOnlyRootFilesystem") is True and sc.get("allowPrivilegeEscalation") is False,
-                   f"Deployment {workload['metadata']['name']}: container {c['name']} must be read-only, no escalation")
+            expect(sc.get("readOnlyRootFilesystem") is True and sc.get("allowPrivilegeEscalation") is False
+                   and sc.get("capabilities") == {"drop": ["ALL"]},
+                   f"{kind} {name}: container {c['name']} must be read-only, no escalation, no capabilities")
 
 
 def check_federation(docs: list[dict], istio: dict, enabled: bool) -> None:
@@ -320,6 +324,89 @@ def check_ingress_tls(docs: list[dict], values: dict, fed: bool, mc: bool) -> No
         expect(not certs, f"Certificates rendered in mode {mode}")
 
 
+def gateway_schema() -> dict:
+    """openapi/config-values.yaml's alliance.ingressGateway properties (for the defaults)."""
+    config = yaml.safe_load((ROOT / "openapi" / "config-values.yaml").read_text())
+    return config["properties"]["alliance"]["properties"]["ingressGateway"]["properties"]
+
+
+def check_gateway_workload(docs: list[dict], values: dict, fed: bool, mc: bool) -> None:
+    """SPEC §7.5: with the gateway Service, the DaemonSet it selects (settings rendered, Istio's
+    proxy as an sni-dnat router carrying the hook's cluster ID and network), its ServiceAccount
+    and PodDisruptionBudget; none of them without the Service."""
+    import zlib
+    istio, glob = values["istio"], values.get("global") or {}
+    internal = istio.get("internal") or {}
+    names = [("DaemonSet", "ingressgateway"), ("ServiceAccount", "ingressgateway"), ("PodDisruptionBudget", "ingressgateway")]
+    if not (fed or (mc and internal.get("multiclustersNeedIngressGateway"))):
+        for kind, name in names:
+            absent(docs, kind, name)
+        return
+    settings = (istio.get("alliance") or {}).get("ingressGateway") or {}
+    defaults = gateway_schema()
+    svc = one(docs, "Service", "ingressgateway")
+    ds = one(docs, "DaemonSet", "ingressgateway")
+    sa = one(docs, "ServiceAccount", "ingressgateway")
+    pdb = one(docs, "PodDisruptionBudget", "ingressgateway")
+    expect(ds["apiVersion"] == "apps/v1" and pdb["apiVersion"] == "policy/v1", "DaemonSet apps/v1, PDB policy/v1")
+    expect(ds["metadata"]["labels"] == {"heritage": "deckhouse", "module": "istio", "app": "ingressgateway"}, "DaemonSet labels")
+    template = ds["spec"]["template"]
+    pod_labels = template["metadata"]["labels"]
+    selector = svc["spec"]["selector"]
+    expect(all(pod_labels.get(k) == v for k, v in selector.items()), f"Service selector {selector} must select the pods {pod_labels}")
+    expect(all(pod_labels.get(k) == v for k, v in ds["spec"]["selector"]["matchLabels"].items()), "DaemonSet selector matches its pods")
+    expect(pdb["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "ingressgateway"}}}, "PDB: maxUnavailable 1 of app=ingressgateway")
+    expect(pod_labels.get("heritage") == "deckhouse" and pod_labels.get("module") == "istio", "gateway pods carry the standard labels")
+    expect(pod_labels.get("sidecar.istio.io/inject") == "false", "gateway pods are never injected")
+    pod = template["spec"]
+    expect(pod["serviceAccountName"] == sa["metadata"]["name"] == "ingressgateway", "gateway ServiceAccount ingressgateway")
+    expect(pod.get("automountServiceAccountToken") is False and sa.get("automountServiceAccountToken") is False,
+           "gateway: no API token (only the istio-ca token)")
+    expect(pod.get("nodeSelector") == (settings.get("nodeSelector") or None), f"nodeSelector {settings.get('nodeSelector')}")
+    expect(pod.get("tolerations") == (settings.get("tolerations") or None), f"tolerations {settings.get('tolerations')}")
+    (c,) = pod["containers"]
+    expect(c["image"] == settings.get("proxyImage", defaults["proxyImage"]["default"]), "proxy image: the setting, else the schema default")
+    res = settings.get("resources") or {}
+    rdef = defaults["resources"]["properties"]
+    want_res = {"requests": {k: (res.get("requests") or {}).get(k, rdef["requests"]["properties"][k]["default"]) for k in ("cpu", "memory")},
+                "limits": {"memory": (res.get("limits") or {}).get("memory", rdef["limits"]["properties"]["memory"]["default"])}}
+    if (res.get("limits") or {}).get("cpu"):
+        want_res["limits"]["cpu"] = res["limits"]["cpu"]
+    expect(c["resources"] == want_res, f"resources {c['resources']} != {want_res}")
+    domain = glob["discovery"]["clusterDomain"]
+    expect(c["args"][:4] == ["proxy", "router", "--domain", f"$(POD_NAMESPACE).svc.{domain}"], f"args: pilot-agent proxy router --domain ...{domain}")
+    env = {e["name"]: e for e in c["env"]}
+    value = lambda name: env[name].get("value")  # noqa: E731
+    field = lambda name: env[name]["valueFrom"]["fieldRef"]["fieldPath"]  # noqa: E731
+    computed = f"{domain.replace('.', '-')}-{zlib.adler32(glob['discovery']['clusterUUID'].encode())}"
+    published = (internal.get("localMetadata") or {}).get("multicluster") or {}
+    cluster_id = published.get("clusterID") or computed
+    network = published.get("networkName") or f"network-{cluster_id}"
+    expect(value("ISTIO_META_ROUTER_MODE") == "sni-dnat", "ISTIO_META_ROUTER_MODE=sni-dnat")
+    expect(value("ISTIO_META_CLUSTER_ID") == cluster_id, f"ISTIO_META_CLUSTER_ID {value('ISTIO_META_CLUSTER_ID')} != {cluster_id}")
+    expect(value("ISTIO_META_NETWORK") == value("ISTIO_META_REQUESTED_NETWORK_VIEW") == network, f"network {network}")
+    expect(value("TRUST_DOMAIN") == domain, "TRUST_DOMAIN = clusterDomain")
+    expect(value("ISTIO_META_WORKLOAD_NAME") == "ingressgateway", "ISTIO_META_WORKLOAD_NAME")
+    expect(value("CA_ADDR") == json.loads(value("PROXY_CONFIG"))["discoveryAddress"] == "istiod.d8-istio.svc:15012",
+           "CA_ADDR and PROXY_CONFIG.discoveryAddress: istiod.d8-istio.svc:15012")
+    for name, path in (("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace"), ("INSTANCE_IP", "status.podIP"),
+                       ("HOST_IP", "status.hostIP"), ("SERVICE_ACCOUNT", "spec.serviceAccountName")):
+        expect(field(name) == path, f"env {name} from {path}")
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    expect(ports == {"tls": 15443, "status-port": 15021, "http-envoy-prom": 15090}, f"container ports {ports}")
+    expect(all(p["targetPort"] in (ports.get(p["name"]), p["name"]) for p in svc["spec"]["ports"]), "Service targetPort is the pods' tls port")
+    probe = c["readinessProbe"]["httpGet"]
+    expect(probe["path"] == "/healthz/ready" and probe["port"] == 15021, "readiness /healthz/ready on 15021")
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    expect(set(mounts) <= set(volumes), "every mount has a volume")
+    token = volumes["istio-token"]["projected"]["sources"][0]["serviceAccountToken"]
+    expect(token["audience"] == "istio-ca" and token["path"] == "istio-token" and mounts["istio-token"] == "/var/run/secrets/tokens",
+           "istio-token: projected, audience istio-ca, /var/run/secrets/tokens/istio-token")
+    expect(volumes["istiod-ca-cert"]["configMap"]["name"] == "istio-ca-root-cert" and mounts["istiod-ca-cert"] == "/var/run/secrets/istio",
+           "istio-ca-root-cert at /var/run/secrets/istio")
+
+
 def check_istio_api_version(docs: list[dict], api_versions: list[str]) -> None:
     want = "networking.istio.io/v1" if "networking.istio.io/v1" in api_versions else "networking.istio.io/v1beta1"
     for d in docs:
@@ -370,6 +457,8 @@ def check_monitoring(docs: list[dict], values: dict, fed: bool, mc: bool, api_ve
         expect(pm["selector"] == {"matchLabels": {"app": "ingressgateway"}} and pm["podMetricsEndpoints"][0]["port"] == "http-envoy-prom",
                "gateway PodMonitor: app=ingressgateway, port http-envoy-prom")
         expect(len(monitors) == 1, "only the gateway has a metrics endpoint")
+        pod_ports = [p.get("name") for c in one(docs, "DaemonSet", "ingressgateway")["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])]
+        expect("http-envoy-prom" in pod_ports, "the gateway pods name their Envoy metrics port http-envoy-prom")
     else:
         expect(not monitors, "PodMonitor without a gateway or without prometheus-operator")
 
@@ -667,6 +756,7 @@ def run_case(chart: helm.Chart, case_dir: pathlib.Path, vschema: dict, crd_schem
     check_common(docs, crd_schemas if case.get("schema", "valid") == "valid" else None)
     check_federation(docs, istio, fed)
     check_alliance(docs, values, fed, mc)
+    check_gateway_workload(docs, values, fed, mc)
     check_multicluster(docs, values, mc, notes)
     check_ingress_tls(docs, values, fed, mc)
     check_istio_api_version(docs, api_versions)
