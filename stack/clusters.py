@@ -346,7 +346,9 @@ class Cluster:
                  "metadata": {"name": f"{name}-stack", "namespace": ns, "labels": {"kubernetes.io/service-name": name,
                                                                                    "endpointslice.kubernetes.io/managed-by": "istio-hooks-stack"}},
                  "addressType": "IPv4", "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
-                 "endpoints": [{"addresses": [pod_ip(self.c)], "conditions": {"ready": True}}]})
+                 "endpoints": [{"addresses": [pod_ip(self.c)], "conditions": {"ready": True},
+                                **({"targetRef": {"kind": "Pod", "name": f"{name}-{self.c}-0", "namespace": ns}}
+                                   if name == CLUSTERS[self.c]["app"][0] else {})}]})
 
     def remove_app_service(self, name, ns):
         self.kube.delete("Service", name, ns)
@@ -406,12 +408,18 @@ class Cluster:
         # Each cluster's istiod binds its own address (the pod network's job in a cluster).
         args += ["--kubeconfig", self.kubeconfig, "--meshConfig", os.path.join(wd, "no-mesh-file"),
                  "--networksConfig", os.path.join(wd, "no-networks-file"),
-                 "--httpAddr", f"{a}:8080", "--grpcAddr", f"{a}:15010", "--secureGRPCAddr", f"{a}:15012",
-                 "--monitoringAddr", f"{a}:15014", "--httpsAddr", f"{a}:15017", "--ctrlz_address", a, "--ctrlz_port", "9876"]
+                 # all addresses of the cluster's network namespace, as in a pod: the debug pages
+                 # answer on its localhost (istiod asks anyone else for credentials)
+                 "--httpAddr", ":8080", "--grpcAddr", ":15010", "--secureGRPCAddr", ":15012",
+                 "--monitoringAddr", ":15014", "--httpsAddr", ":15017", "--ctrlz_address", "127.0.0.1", "--ctrlz_port", "9876"]
         with open(os.path.join(wd, "command.json"), "w") as f:
             json.dump({"args": args, "env": env}, f, indent=1)
         spawn("istiod", [os.path.join(BINDIR, "pilot-discovery"), *args], env=env, cwd=wd, c=self.c)
         wait_for(f"istiod of cluster {self.c}", lambda: http_get(f"http://{a}:8080/ready") == 200, 180, 1, log=self.logs("istiod"))
+
+    def debug(self, page):
+        """One of istiod's /debug pages, read from the cluster's own network namespace."""
+        return netns_json(netns_of(self.c), f"http://127.0.0.1:15014/debug/{page}")
 
     # addon-operator -----------------------------------------------------------------------
 
@@ -491,6 +499,14 @@ def http_get(url, timeout=2):
         return None
 
 
+def netns_json(ns, url, timeout=10):
+    """GET a URL from inside a network namespace (curl under `ip netns exec`), parsed as JSON."""
+    r = subprocess.run(["ip", "netns", "exec", ns, "curl", "-sSf", "-m", str(timeout), url], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise OSError(f"GET {url} in {ns}: {r.stderr.strip()}")
+    return json.loads(r.stdout)
+
+
 def http_json(url, timeout=5):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.loads(r.read())
@@ -542,6 +558,7 @@ class Controller:
         self.cl.make_pki()
         self.k = self.cl.kube
         self.procs = {}
+        self.pods_made = {}
         self.volumes = {}
         self.token_at = {}
 
@@ -559,7 +576,8 @@ class Controller:
         if "secret" in vol:
             return self.secret_files(ns, vol["secret"]["secretName"], vol["secret"].get("items"))
         if "configMap" in vol:
-            return self.configmap_files(ns, vol["configMap"]["name"], vol["configMap"].get("items"))
+            files = self.configmap_files(ns, vol["configMap"]["name"], vol["configMap"].get("items"))
+            return {} if files is None and vol["configMap"].get("optional") else files
         if "projected" in vol:
             out = {}
             for src in vol["projected"]["sources"]:
@@ -578,9 +596,19 @@ class Controller:
                     return None
                 out.update(part or {})
             return out
-        if "emptyDir" in vol:
-            return {}
+        if "downwardAPI" in vol:
+            return self.downward_files(vol["downwardAPI"].get("items", []))
         return None
+
+    def downward_files(self, items):
+        """The downward API volume: labels and annotations as `key="value"` lines."""
+        out = {}
+        for i in items:
+            field = i.get("fieldRef", {}).get("fieldPath")
+            data = self.pod_meta.get(field)
+            if data is not None:
+                out[i["path"]] = "".join(f'{k}="{v}"\n' for k, v in sorted(data.items())).encode()
+        return out
 
     def configmap_files(self, ns, name, items=None):
         cm = self.k.get("ConfigMap", name, ns)
@@ -606,10 +634,14 @@ class Controller:
         vols = {v["name"]: v for v in spec.get("volumes", [])}
         labels = dep["spec"]["template"]["metadata"].get("labels", {})
         fresh = time.time() - self.token_at.get(app, 0) > 1800
+        self.pod_meta = {"metadata.labels": labels, "metadata.annotations": dep["spec"]["template"]["metadata"].get("annotations", {})}
         for ctr in spec["containers"]:
             for m in ctr.get("volumeMounts", []):
                 d = rootfs + m["mountPath"]
                 vol = vols[m["name"]]
+                if "emptyDir" in vol:
+                    os.makedirs(d, exist_ok=True)
+                    continue
                 if d in self.volumes and "serviceAccountToken" in json.dumps(vol) and not fresh:
                     continue
                 files = self.volume_files(ns, vol, sa)
@@ -626,6 +658,8 @@ class Controller:
                                            "namespace": ns.encode()})
         if fresh:
             self.token_at[app] = time.time()
+        if pod_ip_addr and dep["kind"] == "Deployment":
+            self.pod_object(dep, pod_ip_addr)
         image_files(rootfs)
         for ctr in spec["containers"]:
             key = f"{app}/{ctr['name']}"
@@ -659,6 +693,25 @@ class Controller:
             say(f"{self.cl.c}: starting {key} ({' '.join(cmd)[:300]})")
             self.procs[key] = spawn(f"pod-{app}-{ctr['name']}" if len(spec["containers"]) > 1 else f"pod-{app}", cmd,
                                     env=env, cwd=rootfs, c=self.cl.c, pod=pod_ns)
+
+    def pod_object(self, dep, addr):
+        """The Pod the ReplicaSet controller would create for the Deployment and the status its
+        kubelet would report (running, ready, the pod's IP): istiod reads the pod's labels
+        (`security.istio.io/tlsMode: istio`) to know the endpoint speaks Istio mTLS."""
+        md = dep["metadata"]
+        name = f"{md['name']}-{self.cl.c}-0"
+        if self.pods_made.get(name) == addr:
+            return
+        tmpl = dep["spec"]["template"]
+        self.k.apply({"apiVersion": "v1", "kind": "Pod",
+                      "metadata": {"name": name, "namespace": md["namespace"], "labels": tmpl["metadata"].get("labels", {})},
+                      "spec": dict(tmpl["spec"], nodeName=f"node-{self.cl.c}")})
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.k.merge_patch("Pod", name, {"status": {
+            "phase": "Running", "podIP": addr, "podIPs": [{"ip": addr}], "hostIP": addr, "startTime": now,
+            "conditions": [{"type": t, "status": "True", "lastTransitionTime": now}
+                           for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")]}}, md["namespace"], sub="status")
+        self.pods_made[name] = addr
 
     @staticmethod
     def expand(v, env):
@@ -724,10 +777,10 @@ class Controller:
         out = []
         for dep in self.k.list("Deployment", "d8-istio"):
             if dep["metadata"]["name"] in WORKLOADS:
-                out.append((dep, None, None))
+                out.append((dict(dep, kind="Deployment"), None, None))
         for ds in self.k.list("DaemonSet", "d8-istio"):
             if ds["metadata"]["name"] == "ingressgateway":
-                out.append((ds, "gw", ip(self.cl.c, 4)))
+                out.append((dict(ds, kind="DaemonSet"), "gw", ip(self.cl.c, 4)))
         app, ns = CLUSTERS[self.cl.c]["app"]
         dep = self.k.get("Deployment", app, ns)
         if dep:
@@ -827,7 +880,7 @@ def up(scenario):
         say(f"{cl.c}: kube-apiserver {cl.api} ready, CRDs applied")
     for cl in clusters.values():
         cl.start_istiod()
-        say(f"{cl.c}: istiod ready (debug http://{ip(cl.c, 1)}:15014/debug/)")
+        say(f"{cl.c}: istiod ready (debug: ip netns exec {netns_of(cl.c)} curl http://127.0.0.1:15014/debug/)")
     for c, cl in clusters.items():
         spawn("controller", [sys.executable, os.path.abspath(__file__), "controller", "--cluster", c, "--scenario", scenario], c=c)
         cl.start_addon_operator()
@@ -848,8 +901,27 @@ def up(scenario):
         wait_for(f"istiod of cluster {c}: the peer's services", lambda cl=cl: istiod_sees_peer(cl), 180, 2, log=cl.logs("istiod"))
     say(f"converged {time.time() - t_peers:.1f}s after the peer objects were applied (stack up in {time.time() - t0:.0f}s)")
     for c, cl in clusters.items():
+        wait_for(f"the first request from {c}'s app to the peer's", lambda c=c: first_request(c, scenario), 180, 0.5,
+                 log=os.path.join(OUT, c, "logs", "controller.log"))
+        say(f"{c}: first cross-cluster request answered {time.time() - t_peers:.1f}s after the peer objects were applied")
+    for c, cl in clusters.items():
         write_stack_json(cl)
     print(status_text(scenario))
+
+
+def first_request(c, scenario):
+    """The app of cluster c asks the peer's app through its sidecar: True on HTTP 200."""
+    p = PEER[c]
+    app, ns = CLUSTERS[p]["app"]
+    if scenario == "multicluster" and c == "b":
+        return True  # only a's foo calls b's bar in the multicluster scenario (SPEC §10)
+    host = f"{app}.{ns}.svc.{domain_of(p, scenario)}:8080"
+    req = urllib.request.Request(f"http://{ip(c, 11)}:8080/", headers={"Host": host})
+    try:
+        with urllib.request.urlopen(req, timeout=3) as r:
+            return r.status == 200
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def helm_release(cl):
@@ -866,12 +938,11 @@ def converged(cl):
 
 
 def istiod_sees_peer(cl):
-    base = f"http://{ip(cl.c, 1)}:15014/debug"
     p = PEER[cl.c]
     if cl.scenario == "federation":
         host = f"{CLUSTERS[p]['app'][0]}.{CLUSTERS[p]['app'][1]}.svc.{domain_of(p, cl.scenario)}"
-        return any(s.get("hostname") == host for s in http_json(f"{base}/registryz"))
-    clusters = http_json(f"{base}/clusterz")
+        return any(s.get("hostname") == host for s in cl.debug("registryz"))
+    clusters = cl.debug("clusterz")
     return any(x.get("id") == f"cluster-{p}" and x.get("syncStatus") == "synced" for x in clusters)
 
 
@@ -879,7 +950,7 @@ def write_stack_json(cl):
     name, ns = CLUSTERS[cl.c]["app"]
     doc = {
         "name": cl.c, "scenario": cl.scenario, "clusterDomain": cl.domain, "kubeconfig": cl.kubeconfig,
-        "bin": BINDIR, "netns": netns_of(cl.c), "istiodDebug": f"http://{ip(cl.c, 1)}:15014",
+        "bin": BINDIR, "netns": netns_of(cl.c), "istiodDebug": "http://127.0.0.1:15014",
         "exporter": f"https://{public_template(cl.c) % 'istio-metadata'}/metadata/",
         "apiProxy": f"https://{public_template(cl.c) % 'istio-api-proxy'}",
         "clusterID": cluster_id(cl.c, cl.scenario), "hosts": f"/etc/netns/{netns_of(cl.c)}/hosts", "publicCA": os.path.join(OUT, "public-ca.pem"),
@@ -915,10 +986,10 @@ def status_text(scenario=None):
         for s in k.list("Secret", "d8-istio", "istio/multiCluster=true"):
             lines.append(f"  remote secret {s['metadata']['name']}")
         try:
-            reg = http_json(f"{st['istiodDebug']}/debug/registryz")
+            reg = cl.debug("registryz")
             remote = sorted({s['hostname'] for s in reg if not s['hostname'].endswith(st['clusterDomain']) or st['scenario'] == 'multicluster'})
             lines.append(f"  istiod registry: {len(reg)} services; {', '.join(h for h in remote if 'svc' in h)}")
-            cz = http_json(f"{st['istiodDebug']}/debug/clusterz")
+            cz = cl.debug("clusterz")
             lines.append("  istiod clusters: " + ", ".join(f"{x.get('id')}={x.get('syncStatus')}" for x in cz))
         except Exception as e:  # noqa: BLE001
             lines.append(f"  istiod: {e}")

@@ -49,7 +49,9 @@ def kubectl(st, *args, check=True, input=None):
 
 
 def debug(st, page):
-    return S.http_json(f"{st['istiodDebug']}/debug/{page}", timeout=10)
+    """istiod's debug page, read where stack.json says (under `ip netns exec` when netns is set)."""
+    url = f"{st['istiodDebug']}/debug/{page}"
+    return S.netns_json(st["netns"], url) if st.get("netns") else S.http_json(url, timeout=10)
 
 
 def eventually(what, fn, timeout=120, interval=1.0):
@@ -114,9 +116,16 @@ def call(st, app, host, timeout=5):
 
 
 def no_nacks(st):
-    """istiod's /debug/syncz: every connected proxy, none with a NACK."""
+    """istiod's /debug/syncz: every connected proxy, and those that did not ACK what istiod
+    last sent them (any NACK, or a cluster/listener version sent but not acknowledged)."""
     sync = debug(st, "syncz")
-    bad = [x for x in sync if any("nack" in str(v).lower() for k, v in x.items() if k.lower().endswith("nackinfo") or "nack" in k.lower()) ]
+    bad = []
+    for x in sync:
+        nacked = {k: v for k, v in x.items() if "nack" in k.lower() and v}
+        nacked.update({t: r for t, r in (x.get("resources") or {}).items() if any("nack" in k.lower() and v for k, v in r.items())})
+        unacked = [k for k in ("cluster", "listener") if x.get(f"{k}_sent") and x.get(f"{k}_acked") != x.get(f"{k}_sent")]
+        if nacked or unacked:
+            bad.append({"proxy": x.get("proxy"), "nacked": nacked, "unacked": unacked})
     return sync, bad
 
 
