@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := target/release/istio-hooks
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test test-admission test-schema demo bench fuzz deps venv fmt lint clean stack clusters clusters-down stack-test
+.PHONY: all build test test-admission test-schema demo demo-sim bench fuzz deps venv fmt lint clean stack clusters clusters-down stack-test
 
 all: build
 
@@ -49,7 +49,13 @@ test-admission: venv
 test-schema: venv
 	$(PY) tests/stack/test_schema.py --start $(STACK_BIN)
 
-demo: deps venv build
+# The main job: both scenarios on the real stack (components built on first use); KEEP=1 leaves
+# the multicluster clusters running.
+demo: deps venv build stack
+	$(PY) stack/clusters.py demo $(if $(KEEP),--keep,)
+
+# The simulated demo (our own stand-in for addon-operator and the apiserver), for machines without Go.
+demo-sim: deps venv build
 	ISTIO_HOOKS_BIN=$(abspath $(BIN)) $(PY) demo/demo.py
 
 # The real two-cluster stack (SPEC §10): upstream components built once into .cache/stack.
