@@ -15,6 +15,15 @@ export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
 export GONOSUMDB="${GONOSUMDB:+$GONOSUMDB,}github.com/flant,github.com/deckhouse"
 PROXY="${GOPROXY:-https://proxy.golang.org}"; PROXY="${PROXY%%,*}"
 START=$SECONDS
+# pinned DIR NAME MODULE VERSION: copies the committed go.mod/go.sum (and main.go) of stack/go/NAME
+# into DIR when they require MODULE at VERSION (every dependency then resolves exactly as when
+# they were committed); returns 1 when they are missing or stale, and the caller resolves anew.
+pinned() {
+  local dir=$1 name=$2 module=$3 version=$4 src="$ROOT/stack/go/$2"
+  [[ -f "$src/go.mod" ]] && grep -qE "^(require )?[[:space:]]*$module $version\b" "$src/go.mod" || return 1
+  cp "$src"/go.* "$dir/"; [[ -f "$src/main.go" ]] && cp "$src/main.go" "$dir/"
+  return 0
+}
 say() { printf '[stack/build %4ds] %s\n' "$((SECONDS - START))" "$*" >&2; }
 
 # component_dir NAME VERSION -> the cache directory; a build is complete when it holds .ok
@@ -50,6 +59,7 @@ import (
 
 func main() { etcdmain.Main(os.Args) }
 GO
+  pinned "$d/src" etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" ||
   ( cd "$d/src" && rm -f go.mod go.sum && go mod init stack/etcd >/dev/null 2>&1 &&
     go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null 2>&1 && go mod tidy >/dev/null 2>&1 )
   go_build "$d/src" . "$d/etcd"
@@ -61,6 +71,7 @@ build_kube() {
   done_already "$d" && { link "$d/kube-apiserver" "$d/kubectl"; return; }
   say "kube-apiserver + kubectl $v (k8s.io/kubernetes, staging modules at $KUBERNETES_STAGING_VERSION)"
   mkdir -p "$d/src"
+  if ! pinned "$d/src" kubernetes k8s.io/kubernetes "$v"; then
   local mod; mod=$(curl -fsS "$PROXY/k8s.io/kubernetes/@v/$v.mod")
   {
     echo "module stack/kubernetes"
@@ -69,6 +80,7 @@ build_kube() {
     awk '/=> \.\/staging/ {print "replace " $1 " => " $1 " '"$KUBERNETES_STAGING_VERSION"'"}' <<<"$mod"
   } >"$d/src/go.mod"
   ( cd "$d/src" && go get "k8s.io/kubernetes/cmd/kube-apiserver@$v" "k8s.io/kubernetes/cmd/kubectl@$v" 2>&1 | tail -3 )
+  fi
   local major minor; major=${v#v}; major=${major%%.*}; minor=$(cut -d. -f2 <<<"$v")
   local ld="-X k8s.io/component-base/version.gitVersion=$v -X k8s.io/component-base/version.gitMajor=$major -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
   go_build "$d/src" k8s.io/kubernetes/cmd/kube-apiserver "$d/kube-apiserver" "$ld"
@@ -81,6 +93,7 @@ build_addon_operator() {
   done_already "$d" && { link "$d/addon-operator"; return; }
   say "addon-operator $v (github.com/flant/addon-operator)"
   mkdir -p "$d/src"
+  if ! pinned "$d/src" addon-operator github.com/flant/addon-operator "$v"; then
   local mod; mod=$(curl -fsS "$PROXY/github.com/flant/addon-operator/@v/$v.mod")
   {
     echo "module stack/addon-operator"
@@ -90,6 +103,7 @@ build_addon_operator() {
     awk '/^replace \(/{f=1;next} f&&/^\)/{f=0} f&&NF{print "replace " $0}' <<<"$mod"
   } >"$d/src/go.mod"
   ( cd "$d/src" && go get "github.com/flant/addon-operator/cmd/addon-operator@$v" 2>&1 | tail -3 )
+  fi
   go_build "$d/src" github.com/flant/addon-operator/cmd/addon-operator "$d/addon-operator" \
     "-X github.com/flant/addon-operator/pkg/app.Version=$v"
   touch "$d/.ok"; link "$d/addon-operator"
@@ -104,8 +118,9 @@ build_istio() {
   fi
   say "pilot-discovery, pilot-agent, istioctl (istio.io/istio@$v)"
   mkdir -p "$d/src"
+  pinned "$d/src" istio istio.io/istio "$v" || {
   printf 'module stack/istio\n\ngo 1.26\n\nrequire istio.io/istio %s\n' "$v" >"$d/src/go.mod"
-  ( cd "$d/src" && go get "istio.io/istio/pilot/cmd/pilot-discovery@$v" "istio.io/istio/pilot/cmd/pilot-agent@$v" "istio.io/istio/istioctl/cmd/istioctl@$v" 2>&1 | tail -3 )
+  ( cd "$d/src" && go get "istio.io/istio/pilot/cmd/pilot-discovery@$v" "istio.io/istio/pilot/cmd/pilot-agent@$v" "istio.io/istio/istioctl/cmd/istioctl@$v" 2>&1 | tail -3 ); }
   local src; src=$(cd "$d/src" && go list -m -f '{{.Dir}}' istio.io/istio)
   local ver; ver="$(cat "$src/VERSION")-${v##*-}"
   local ld="-X istio.io/istio/pkg/version.buildVersion=$ver -X istio.io/istio/pkg/version.buildStatus=Clean"
