@@ -120,6 +120,7 @@ def net_up():
 def net_down():
     for ns in namespaces():
         sh("ip", "netns", "del", ns, check=False)
+        sh("ip", "link", "del", f"{ns}-h", check=False)  # gone with its namespace, unless a process still holds it
         shutil.rmtree(f"/etc/netns/{ns}", ignore_errors=True)
     sh("ip", "link", "del", BRIDGE, check=False)
 
