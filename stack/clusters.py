@@ -248,6 +248,12 @@ class Cluster:
     def start_apiserver(self):
         a = ip(self.c, 1)
         cert, key = self.pki["apiserver"]
+        # What the api-proxy's ServiceAccount does (for remote istiods) is audited: the tests
+        # derive the api-proxy's least-privilege role from it.
+        policy = os.path.join(self.dir, "audit-policy.yaml")
+        with open(policy, "w") as f:
+            yaml.safe_dump({"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"], "rules": [
+                {"level": "Metadata", "users": ["system:serviceaccount:d8-istio:api-proxy"]}, {"level": "None"}]}, f)
         spawn("kube-apiserver", [
             os.path.join(BINDIR, "kube-apiserver"), f"--etcd-servers=http://{a}:2379", f"--bind-address={a}",
             f"--advertise-address={a}", "--secure-port=6443", f"--tls-cert-file={cert}", f"--tls-private-key-file={key}",
@@ -258,6 +264,8 @@ class Cluster:
             # No controller-manager or kubelet here: admission plugins that wait for them are off.
             "--disable-admission-plugins=ServiceAccount,NamespaceLifecycle",
             "--enable-priority-and-fairness=false", "--profiling=false", "--v=1",
+            f"--audit-policy-file={policy}", f"--audit-log-path={os.path.join(self.dir, 'logs', 'audit.log')}",
+            "--audit-log-format=json",
         ], c=self.c)
         wait_for(f"kube-apiserver of cluster {self.c}", self.kube.ready,
                  120, 1, log=self.logs("kube-apiserver"))

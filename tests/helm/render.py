@@ -525,18 +525,25 @@ def check_multicluster(docs: list[dict], values: dict, enabled: bool, notes: lis
     expect(ing["spec"]["rules"][0]["host"] == host, f"api-proxy Ingress host {host}")
     expect(ing["metadata"]["annotations"].get("nginx.ingress.kubernetes.io/backend-protocol") == "HTTPS", "api-proxy backend HTTPS")
     one(docs, "Service", "api-proxy")
+    # Exactly what a stock remote istiod reads through the api-proxy (the real stack's audit
+    # log; tests/stack/e2e.py checks the same list against it): no more, no less.
     role = one(docs, "ClusterRole", "d8:istio:multicluster:api-proxy")
-    for rule in role["rules"]:
-        verbs = set(rule["verbs"])
-        if "secrets" in rule["resources"]:
-            # A stock istiod lists and watches Secrets in every remote cluster (credentials
-            # controller) and never syncs the cluster without it (real stack, SPEC §10).
-            expect(verbs == {"get", "list", "watch"}, f"api-proxy reads Secrets, never writes: {rule}")
-        if verbs - {"get", "list", "watch"}:
-            expect(verbs == {"create"} and rule["resources"] in (["tokenreviews"], ["subjectaccessreviews"]),
-                   f"api-proxy ClusterRole must be read-only, got {rule}")
+    granted = {(g, r, tuple(sorted(rule["verbs"])), tuple(rule.get("resourceNames") or ()))
+               for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    expect(granted == {(g, r, ("get", "list", "watch"), ()) for g, r in API_PROXY_CLUSTER_READS},
+           f"api-proxy ClusterRole grants exactly {sorted(API_PROXY_CLUSTER_READS)}, got {sorted(granted)}")
+    ns_role = one(docs, "Role", "d8:istio:multicluster:api-proxy")
+    expect(ns_role["metadata"]["namespace"] == "d8-istio" and ns_role["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["istio"], "verbs": ["get", "list", "watch"]}],
+        f"api-proxy Role in d8-istio reads only the istio ConfigMap, got {ns_role['rules']}")
     binding = one(docs, "ClusterRoleBinding", "d8:istio:multicluster:api-proxy")
     expect(binding["subjects"] == [{"kind": "ServiceAccount", "name": "api-proxy", "namespace": "d8-istio"}], "api-proxy binding")
+
+
+# (apiGroup, resource) a stock remote istiod lists and watches cluster-wide through the api-proxy.
+API_PROXY_CLUSTER_READS = {("", "namespaces"), ("", "pods"), ("", "services"), ("", "nodes"), ("", "secrets"),
+                           ("discovery.k8s.io", "endpointslices"), ("apiextensions.k8s.io", "customresourcedefinitions"),
+                           ("networking.istio.io", "workloadentries")}
 
 
 def strings(node: Any) -> Iterator[tuple[str, str]]:

@@ -329,6 +329,29 @@ def main():
                                           "--dry-run=server"], capture_output=True, text=True)
                 assert r.returncode != 0, f"{cl.c}: the api-proxy let a write through: {r.stdout}"
 
+        @check("api-proxy least privilege: what the remote istiod did through it (apiserver audit) is exactly its role, no 403")
+        def _():
+            sys.path.insert(0, os.path.join(REPO, "tests", "helm"))
+            from render import API_PROXY_CLUSTER_READS  # the list the template test holds the role to
+            for st, cl in (A, B):
+                used, denied = set(), []
+                for line in open(os.path.join(OUT, cl.c, "logs", "audit.log")):
+                    ev = json.loads(line)
+                    ref = ev.get("objectRef") or {}
+                    if not ref.get("resource"):
+                        continue  # /version, discovery
+                    code = (ev.get("responseStatus") or {}).get("code", 0)
+                    if code == 403:
+                        denied.append(ev["requestURI"])
+                    key = (ref.get("apiGroup", ""), ref["resource"])
+                    if key == ("", "configmaps"):
+                        assert ref.get("namespace") == "d8-istio" and "metadata.name%3Distio" in ev["requestURI"], ev["requestURI"]
+                        continue  # the Role's one ConfigMap
+                    used.add(key)
+                assert not denied, f"{cl.c}: the remote istiod was refused: {denied[:5]}"
+                assert used == API_PROXY_CLUSTER_READS, (f"{cl.c}: used {sorted(used)} but the role grants "
+                                                         f"{sorted(API_PROXY_CLUSTER_READS)}")
+
         @check("istiod a sees b's services (bar.xyz.svc.cluster.local exists only in b)")
         def _():
             st, cl = A
