@@ -112,7 +112,7 @@ build_addon_operator() {
 build_istio() {
   local d v=$ISTIO_VERSION; d=$(component istio "$v")
   if done_already "$d"; then
-    [[ -d "$d/istio-discovery-chart" ]] || istio_files "$d" "$(cd "$d/src" && go list -m -f '{{.Dir}}' istio.io/istio)"
+    [[ -d "$d/istio-discovery-chart" ]] || istio_files "$d" "$(cd "$d/src" && go mod download istio.io/istio && go list -m -f '{{.Dir}}' istio.io/istio)"
     link "$d/pilot-discovery" "$d/pilot-agent" "$d/istioctl" "$d/envoy_bootstrap_tmpl.json" "$d/istio-crds.yaml" "$d/istio-discovery-chart"
     return
   fi
@@ -121,7 +121,8 @@ build_istio() {
   pinned "$d/src" istio istio.io/istio "$v" || {
   printf 'module stack/istio\n\ngo 1.26\n\nrequire istio.io/istio %s\n' "$v" >"$d/src/go.mod"
   ( cd "$d/src" && go get "istio.io/istio/pilot/cmd/pilot-discovery@$v" "istio.io/istio/pilot/cmd/pilot-agent@$v" "istio.io/istio/istioctl/cmd/istioctl@$v" 2>&1 | tail -3 ); }
-  local src; src=$(cd "$d/src" && go list -m -f '{{.Dir}}' istio.io/istio)
+  local src; src=$(cd "$d/src" && go mod download istio.io/istio && go list -m -f '{{.Dir}}' istio.io/istio)
+  [[ -f "$src/VERSION" ]] || { echo "istio.io/istio@$v: module source not found ($src)" >&2; exit 1; }
   local ver; ver="$(cat "$src/VERSION")-${v##*-}"
   local ld="-X istio.io/istio/pkg/version.buildVersion=$ver -X istio.io/istio/pkg/version.buildStatus=Clean"
   go_build "$d/src" istio.io/istio/pilot/cmd/pilot-discovery "$d/pilot-discovery" "$ld"
