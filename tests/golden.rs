@@ -58,6 +58,9 @@ fn canned(case: &Path) -> CannedClient {
             }
         };
         client.answers.insert(url.clone(), result);
+        if let Some(want) = answer.get("requireBearer").and_then(Value::as_str) {
+            client.required_bearer.insert(url.clone(), want.to_owned());
+        }
     }
     client
 }

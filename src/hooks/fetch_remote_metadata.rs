@@ -6,8 +6,10 @@
 //! remote document is validated (SPEC §5.3) before it is cached; on any failure the last good
 //! cache stays untouched. `RemoteAPIServerReady` (multicluster kinds) is `Unknown/AwaitingPrivate`
 //! until the private exchange succeeds, then the result of `GET https://<apiHost>/version` with
-//! a 60-second `api` token: 200 → `True/RemoteAPIReachable`; 401/403 → `RemoteAPIUnauthorized`;
-//! other codes → `RemoteAPIBadResponse`; no answer → `RemoteAPIUnreachable`.
+//! the token stored in the peer's remote secret (the one istiod uses; a fresh 60-second `api`
+//! token before that secret exists): 200 → `True/RemoteAPIReachable`; 401/403 →
+//! `RemoteAPIUnauthorized`; other codes → `RemoteAPIBadResponse`; no answer →
+//! `RemoteAPIUnreachable`.
 
 mod exchange;
 mod metrics;
@@ -43,7 +45,14 @@ impl Hook for FetchRemoteMetadata {
                 name: "poll",
                 crontab: "*/15 * * * * *",
             }],
-            kubernetes: super::peer_bindings(&PeerKind::ALL, PEER_JQ_FILTER, Events::Added),
+            kubernetes: {
+                let mut k = super::peer_bindings(&PeerKind::ALL, PEER_JQ_FILTER, Events::Added);
+                // the api tokens istiod uses, so RemoteAPIServerReady probes with them
+                k.push(super::multicluster_remote_secrets::remote_secrets_binding(
+                    Events::Added,
+                ));
+                k
+            },
         }
     }
 
@@ -62,7 +71,11 @@ impl Hook for FetchRemoteMetadata {
             return Ok(out);
         };
         settings.require_identity().map_err(|e| anyhow!(e))?;
-        let peers = peer_items(input.snapshots, &kinds, &settings.cluster_domain);
+        let mut peers = peer_items(input.snapshots, &kinds, &settings.cluster_domain);
+        let stored = super::multicluster_remote_secrets::remote_secret_tokens(input.snapshots);
+        for p in peers.iter_mut().filter(|p| p.target.kind.is_multicluster()) {
+            p.target.stored_api_token = stored.get(&p.target.name).cloned();
+        }
         if peers.is_empty() {
             return Ok(out);
         }
@@ -184,6 +197,7 @@ fn target(
         pinned_uuid,
         cached_public: cached("public", status::PUBLIC_ETAG),
         cached_private: cached("private", status::PRIVATE_ETAG),
+        stored_api_token: None,
     }
 }
 

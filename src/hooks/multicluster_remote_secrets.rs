@@ -47,17 +47,7 @@ impl Hook for MulticlusterRemoteSecrets {
             PEER_CACHE_JQ_FILTER,
             Events::All,
         );
-        kubernetes.push(Kubernetes {
-            name: SECRETS,
-            api_version: "v1",
-            kind: "Secret",
-            namespace: Some("d8-istio"),
-            name_selector: None,
-            match_labels: &[("istio/multiCluster", "true")],
-            jq_filter: "{metadata: {name: .metadata.name, annotations: {\"networking.istio.io/cluster\": .metadata.annotations[\"networking.istio.io/cluster\"]}}, data: .data}",
-            events: Events::All,
-            on_synchronization: true,
-        });
+        kubernetes.push(remote_secrets_binding(Events::All));
         HookConfig {
             before_helm: Some(10),
             schedule: vec![Schedule {
@@ -538,10 +528,26 @@ struct SecretObj {
     data: Option<BTreeMap<String, Option<String>>>,
 }
 
+/// The remote secrets (Istio's `istio/multiCluster` Secrets in d8-istio) with their kubeconfigs:
+/// read here to reuse their tokens, and by `fetch-remote-metadata` to probe with them.
+pub(crate) fn remote_secrets_binding(events: Events) -> Kubernetes {
+    Kubernetes {
+        name: SECRETS,
+        api_version: "v1",
+        kind: "Secret",
+        namespace: Some("d8-istio"),
+        name_selector: None,
+        match_labels: &[("istio/multiCluster", "true")],
+        jq_filter: "{metadata: {name: .metadata.name, annotations: {\"networking.istio.io/cluster\": .metadata.annotations[\"networking.istio.io/cluster\"]}}, data: .data}",
+        events,
+        on_synchronization: true,
+    }
+}
+
 /// Tokens of the remote secrets by multicluster name (the name after the prefix). The kubeconfig
 /// sits under the data key `<name>`, else under the key the cluster annotation names. Secrets
 /// that cannot be read are logged and ignored: their peers get a new token.
-fn remote_secret_tokens(snapshots: &Snapshots) -> BTreeMap<String, String> {
+pub(crate) fn remote_secret_tokens(snapshots: &Snapshots) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for (i, v) in snapshots.get(SECRETS).iter().enumerate() {
         let secret: SecretObj = match serde_json::from_value(v.clone()) {

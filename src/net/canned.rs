@@ -12,6 +12,8 @@ use std::sync::Mutex;
 pub struct CannedClient {
     pub answers: BTreeMap<String, Result<Response, Failure>>,
     pub seen: Mutex<Vec<Request>>,
+    /// URLs that answer 401 unless the request carries exactly this bearer token.
+    pub required_bearer: BTreeMap<String, String>,
 }
 
 impl HttpGet for CannedClient {
@@ -22,7 +24,16 @@ impl HttpGet for CannedClient {
                 req.url
             )))
         });
+        let refused = self
+            .required_bearer
+            .get(&req.url)
+            .is_some_and(|want| req.bearer.as_deref() != Some(want.as_str()));
         let answer = match answer {
+            Ok(_) if refused => Ok(Response {
+                status: 401,
+                body: b"token refused".to_vec(),
+                etag: None,
+            }),
             Ok(r) if r.etag.is_some() && r.etag == req.if_none_match => Ok(Response {
                 status: 304,
                 body: Vec::new(),

@@ -7,6 +7,7 @@ Expected outputs are produced by `UPDATE_GOLDEN=1 cargo test --test golden` and 
 eye; this script never touches them. Run it after editing a case here:
     python3 testdata/fetch-remote-metadata/make-cases.py
 """
+import base64
 import json
 import pathlib
 
@@ -105,12 +106,23 @@ def answers_for_mc(name, i, private=None, version=None, host=None):
     return a
 
 
-def case(name, peers, http=None, config=None, keypair=LOCAL, now=None, global_=GLOBAL):
+def remote_secret(name, token):
+    """An istio-remote-secret-<name> as the remoteSecrets binding projects it (kubeconfig in data)."""
+    kc = (f"apiVersion: v1\nkind: Config\nclusters:\n- name: {name}\n  cluster:\n    server: https://api-host\n"
+          f"contexts:\n- name: {name}\n  context: {{cluster: {name}, user: {name}}}\ncurrent-context: {name}\n"
+          f"users:\n- name: {name}\n  user:\n    token: {token}\n")
+    return {"metadata": {"name": f"istio-remote-secret-{name}", "annotations": {"networking.istio.io/cluster": name}},
+            "data": {name: base64.b64encode(kc.encode()).decode()}}
+
+
+def case(name, peers, http=None, config=None, keypair=LOCAL, now=None, global_=GLOBAL, secrets=None):
     d = HERE / name
     d.mkdir(exist_ok=True)
     snaps = {b: [] for b in BINDINGS.values()}
     for kind, item in peers:
         snaps[BINDINGS[kind]].append({"filterResult": item})
+    if secrets is not None:
+        snaps["remoteSecrets"] = [{"filterResult": s} for s in secrets]
     # All bindings share group "main" (runtime/config.rs), so every run is a Group context.
     ctx = [{"binding": "main", "type": "Group", "groupName": "main", "snapshots": snaps}]
     write(d / "binding-context.json", ctx)
@@ -293,6 +305,18 @@ case("multicluster-peers", [
     (M, mc("proper-multicluster-0")),
     (M, mc("proper-multicluster-1", cache=stale_mc, enableIngressGateway=True)),
 ], http=http, config=MULTI)
+
+# 12b. RemoteAPIServerReady probes with the token stored in the remote secret (what istiod
+#      uses): accepted for peer 0; refused for peer 1, whose stored token the peer no longer takes.
+http = answers_for_mc("proper-multicluster-0", 0)
+http.update(answers_for_mc("proper-multicluster-1", 1))
+http["https://api-host-0/version"]["requireBearer"] = "stored-token-0"
+http["https://api-host-1/version"]["requireBearer"] = "a-token-the-peer-still-accepts"
+case("multicluster-stored-token", [
+    (M, mc("proper-multicluster-0")),
+    (M, mc("proper-multicluster-1")),
+], http=http, config=MULTI, secrets=[remote_secret("proper-multicluster-0", "stored-token-0"),
+                                     remote_secret("proper-multicluster-1", "revoked-token-1")])
 
 # 13. Multicluster failures: public failure leaves private and the API Unknown; private failure
 #     leaves the API AwaitingPrivate.

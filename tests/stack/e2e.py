@@ -352,6 +352,24 @@ def main():
                 assert used == API_PROXY_CLUSTER_READS, (f"{cl.c}: used {sorted(used)} but the role grants "
                                                          f"{sorted(API_PROXY_CLUSTER_READS)}")
 
+        @check("RemoteAPIServerReady probes with the token stored in the remote secret: a broken one is noticed")
+        def _():
+            st, cl = A
+            name = "istio-remote-secret-cluster-b"
+            sec = cl.kube.get("Secret", name, "d8-istio")
+            kc = base64.b64decode(sec["data"]["cluster-b"]).decode()
+            token = next(line.split("token:", 1)[1].strip() for line in kc.splitlines() if "token:" in line)
+            broken = kc.replace(token, token[:-8] + ("A" * 8 if not token.endswith("A" * 8) else "B" * 8))
+            cl.kube.merge_patch("Secret", name, {"data": {"cluster-b": base64.b64encode(broken.encode()).decode()}}, "d8-istio")
+            try:
+                t = eventually("a's RemoteAPIServerReady False", lambda: conditions(cl)["RemoteAPIServerReady"]["reason"]
+                               == "RemoteAPIUnauthorized", 60)
+                assert "stored in istio-remote-secret-cluster-b" in conditions(cl)["RemoteAPIServerReady"]["message"]
+                figures.append(f"figure: broken stored api token -> RemoteAPIServerReady False after {t:.1f}s")
+            finally:
+                cl.kube.merge_patch("Secret", name, {"data": {"cluster-b": sec["data"]["cluster-b"]}}, "d8-istio")
+            eventually("a's RemoteAPIServerReady True again", lambda: conditions(cl)["RemoteAPIServerReady"]["status"] == "True", 60)
+
         @check("istiod a sees b's services (bar.xyz.svc.cluster.local exists only in b)")
         def _():
             st, cl = A

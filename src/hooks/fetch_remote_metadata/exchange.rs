@@ -84,6 +84,8 @@ pub(crate) struct Target {
     /// Cached documents with their stored tags (documents read only when a tag is present).
     pub cached_public: Cached,
     pub cached_private: Cached,
+    /// Multicluster kinds: the api token of the peer's remote secret, when it exists.
+    pub stored_api_token: Option<String>,
 }
 
 impl Target {
@@ -559,29 +561,45 @@ fn sign(
     }
 }
 
-/// `RemoteAPIServerReady`: `GET https://<apiHost>/version` through the peer's api-proxy with a
-/// short-lived `api` token (same TLS settings, deadline and size limit as the metadata).
+/// `RemoteAPIServerReady`: `GET https://<apiHost>/version` through the peer's api-proxy with the
+/// token stored in the peer's remote secret, which is what istiod uses, so a broken or revoked
+/// stored token is noticed; before that secret exists, with a short-lived `api` token (same TLS
+/// settings, deadline and size limit as the metadata).
 async fn probe_api(ctx: &Ctx<'_>, t: &Target, api_host: &str, peer_uuid: &str) -> Cond {
     let url = format!("https://{api_host}/version");
-    let token = match sign(ctx, |s| {
-        s.sign_with_ttl(
-            ctx.own_uuid,
-            peer_uuid,
-            Scope::Api.as_str(),
-            ctx.now,
-            PROBE_TOKEN_TTL,
-        )
-    }) {
-        Ok(tok) => tok,
-        Err(e) => {
-            return Cond::failed(
-                "TokenGenerationFailed",
-                format!("cannot sign a token for {url}: {e}"),
+    let (token, which) = match &t.stored_api_token {
+        Some(stored) => (
+            stored.clone(),
+            format!("the token stored in istio-remote-secret-{}", t.name),
+        ),
+        None => match sign(ctx, |s| {
+            s.sign_with_ttl(
+                ctx.own_uuid,
+                peer_uuid,
+                Scope::Api.as_str(),
+                ctx.now,
+                PROBE_TOKEN_TTL,
             )
-        }
+        }) {
+            Ok(tok) => (tok, "a fresh api token (no remote secret yet)".to_owned()),
+            Err(e) => {
+                return Cond::failed(
+                    "TokenGenerationFailed",
+                    format!("cannot sign a token for {url}: {e}"),
+                )
+            }
+        },
     };
     match get(ctx, t, &url, Some(token), None).await.map(|r| r.status) {
-        Ok(200) => Cond::new(CondStatus::True, "RemoteAPIReachable", format!("GET {url} returned HTTP 200")),
+        Ok(200) => Cond::new(
+            CondStatus::True,
+            "RemoteAPIReachable",
+            format!("GET {url} with {which} returned HTTP 200"),
+        ),
+        Ok(code @ (401 | 403)) if t.stored_api_token.is_some() => Cond::failed(
+            "RemoteAPIUnauthorized",
+            format!("GET {url} with {which} returned HTTP {code}: the peer refuses the token istiod uses (it does not know this cluster's current key, or the token was altered or issued for another cluster)"),
+        ),
         Ok(code @ (401 | 403)) => Cond::failed(
             "RemoteAPIUnauthorized",
             format!("GET {url} returned HTTP {code}: the peer does not accept this cluster's token (yet)"),
