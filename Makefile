@@ -41,7 +41,7 @@ test: deps venv stack
 	$(MAKE) --no-print-directory stack-test
 
 # The admission policy in a throwaway etcd + kube-apiserver built by stack/build.sh (127.0.0.77).
-STACK_BIN ?= .cache/stack/bin
+STACK_BIN ?= $(or $(ISTIO_HOOKS_STACK_CACHE),.cache/stack)/bin
 test-admission: venv
 	$(PY) tests/stack/test_admission.py --start $(STACK_BIN)
 
