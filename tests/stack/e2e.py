@@ -352,23 +352,42 @@ def main():
                 assert used == API_PROXY_CLUSTER_READS, (f"{cl.c}: used {sorted(used)} but the role grants "
                                                          f"{sorted(API_PROXY_CLUSTER_READS)}")
 
-        @check("RemoteAPIServerReady probes with the token stored in the remote secret: a broken one is noticed")
+        @check("a broken stored api token is noticed (RemoteAPIServerReady) or re-issued (multicluster-remote-secrets)")
         def _():
+            # Two hooks race here, both correct: fetch-remote-metadata probes with the stored
+            # token and reports it refused; multicluster-remote-secrets sees a token that no
+            # longer verifies and has Helm write a new one. Either must happen, and the peer
+            # must end up reachable with the token istiod uses.
             st, cl = A
             name = "istio-remote-secret-cluster-b"
-            sec = cl.kube.get("Secret", name, "d8-istio")
-            kc = base64.b64decode(sec["data"]["cluster-b"]).decode()
-            token = next(line.split("token:", 1)[1].strip() for line in kc.splitlines() if "token:" in line)
-            broken = kc.replace(token, token[:-8] + ("A" * 8 if not token.endswith("A" * 8) else "B" * 8))
-            cl.kube.merge_patch("Secret", name, {"data": {"cluster-b": base64.b64encode(broken.encode()).decode()}}, "d8-istio")
+
+            def stored():
+                kc = base64.b64decode(cl.kube.get("Secret", name, "d8-istio")["data"]["cluster-b"]).decode()
+                return kc, next(line.split("token:", 1)[1].strip() for line in kc.splitlines() if "token:" in line)
+
+            kc, token = stored()
+            bad = token[:-8] + ("A" * 8 if not token.endswith("A" * 8) else "B" * 8)
+            cl.kube.merge_patch("Secret", name, {"data": {"cluster-b": base64.b64encode(kc.replace(token, bad).encode()).decode()}},
+                                "d8-istio")
+            seen = {}
+
+            def noticed():
+                c = conditions(cl).get("RemoteAPIServerReady", {})
+                if c.get("reason") == "RemoteAPIUnauthorized" and "stored in istio-remote-secret-cluster-b" in c.get("message", ""):
+                    seen["how"] = "RemoteAPIServerReady False/RemoteAPIUnauthorized"
+                    return True
+                now = stored()[1]
+                if now not in (token, bad) and c.get("status") == "True":
+                    seen["how"] = "a new token issued and probed True"
+                    return True
+                return False
             try:
-                t = eventually("a's RemoteAPIServerReady False", lambda: conditions(cl)["RemoteAPIServerReady"]["reason"]
-                               == "RemoteAPIUnauthorized", 60)
-                assert "stored in istio-remote-secret-cluster-b" in conditions(cl)["RemoteAPIServerReady"]["message"]
-                figures.append(f"figure: broken stored api token -> RemoteAPIServerReady False after {t:.1f}s")
+                t = eventually("the broken stored token noticed or replaced", noticed, 90, 0.5)
+                figures.append(f"figure: broken stored api token -> {seen['how']} after {t:.1f}s")
             finally:
-                cl.kube.merge_patch("Secret", name, {"data": {"cluster-b": sec["data"]["cluster-b"]}}, "d8-istio")
-            eventually("a's RemoteAPIServerReady True again", lambda: conditions(cl)["RemoteAPIServerReady"]["status"] == "True", 60)
+                if stored()[1] == bad:
+                    cl.kube.merge_patch("Secret", name, {"data": {"cluster-b": base64.b64encode(kc.encode()).decode()}}, "d8-istio")
+            eventually("a's RemoteAPIServerReady True again", lambda: conditions(cl)["RemoteAPIServerReady"]["status"] == "True", 90)
 
         @check("istiod a sees b's services (bar.xyz.svc.cluster.local exists only in b)")
         def _():
