@@ -167,9 +167,9 @@ def publish_kubelet_style(data_dir, files):
     atomic swap of the `..data` symlink; the visible names are symlinks through `..data`."""
     os.makedirs(data_dir, exist_ok=True)
     stamp = tempfile.mkdtemp(prefix="..ts-", dir=data_dir)
-    for name, text in files.items():
-        with open(os.path.join(stamp, name), "w") as f:
-            f.write(text)
+    for name, data in files.items():
+        with open(os.path.join(stamp, name), "wb") as f:
+            f.write(data if isinstance(data, bytes) else data.encode())
     tmp_link = os.path.join(data_dir, "..data_tmp")
     if os.path.lexists(tmp_link):
         os.remove(tmp_link)

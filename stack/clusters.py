@@ -36,14 +36,15 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 import ssl
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "demo"))
 import pki  # noqa: E402
+from sim import publish_kubelet_style  # noqa: E402  (the kubelet's Secret-volume update, shared with the simulation)
 from kube import ApiError, Kube  # noqa: E402
 
 import yaml  # noqa: E402
@@ -523,28 +524,6 @@ def http_json(url, timeout=5):
 
 # ---------------------------------------------------------------------------------------------
 # the controller daemon (kubelet, cloud load balancer) of one cluster
-
-
-def publish_kubelet_style(data_dir, files):
-    """Writes files the way the kubelet updates a Secret volume: a new timestamped dir, then an
-    atomic swap of the `..data` symlink; the visible names are symlinks through `..data`."""
-    os.makedirs(data_dir, exist_ok=True)
-    stamp = tempfile.mkdtemp(prefix="..ts-", dir=data_dir)
-    for name, data in files.items():
-        with open(os.path.join(stamp, name), "wb") as f:
-            f.write(data)
-    tmp_link = os.path.join(data_dir, "..data_tmp")
-    if os.path.lexists(tmp_link):
-        os.remove(tmp_link)
-    os.symlink(os.path.basename(stamp), tmp_link)
-    os.replace(tmp_link, os.path.join(data_dir, "..data"))
-    for name in files:
-        link = os.path.join(data_dir, name)
-        if not os.path.lexists(link):
-            os.symlink(os.path.join("..data", name), link)
-    for entry in os.listdir(data_dir):
-        if entry.startswith("..ts-") and entry != os.path.basename(stamp):
-            shutil.rmtree(os.path.join(data_dir, entry), ignore_errors=True)
 
 
 def image_files(rootfs):
