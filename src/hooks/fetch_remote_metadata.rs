@@ -74,7 +74,10 @@ impl Hook for FetchRemoteMetadata {
         let mut peers = peer_items(input.snapshots, &kinds, &settings.cluster_domain);
         let stored = super::multicluster_remote_secrets::remote_secret_tokens(input.snapshots);
         for p in peers.iter_mut().filter(|p| p.target.kind.is_multicluster()) {
-            p.target.stored_api_token = stored.get(&p.target.name).cloned();
+            p.target.stored_api_token = stored
+                .get(&p.target.name)
+                .and_then(|t| t.as_ref().ok())
+                .cloned();
         }
         if peers.is_empty() {
             return Ok(out);

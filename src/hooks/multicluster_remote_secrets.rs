@@ -211,8 +211,9 @@ fn validated_cache(peer: &Peer) -> Result<(PublicMetadata, MulticlusterPrivate),
 struct Context<'a> {
     own_uuid: &'a str,
     keypair: Option<&'a AuthnKeypair>,
-    /// Token of each remote secret, by multicluster name.
-    secret_tokens: BTreeMap<String, String>,
+    /// Token of each remote secret, by multicluster name (an error when the secret exists but
+    /// its token cannot be read).
+    secret_tokens: BTreeMap<String, Result<String, String>>,
     /// `apiJWT` already in values, by multicluster name (the secret may not be rendered yet).
     values_tokens: BTreeMap<String, String>,
     now: DateTime<Utc>,
@@ -341,6 +342,7 @@ impl Context<'_> {
             let tokens: BTreeSet<&str> = self
                 .secret_tokens
                 .values()
+                .filter_map(|t| t.as_ref().ok())
                 .chain(self.values_tokens.values())
                 .map(String::as_str)
                 .filter(|t| jwt::peek_claims(t).is_ok())
@@ -357,37 +359,44 @@ impl Context<'_> {
         })
     }
 
-    /// The token of the remote secret, else the one in values, if either may be reused; else
-    /// `None`: a new one is to be signed, with the signer this loads.
+    /// The token of the remote secret if it may be reused; when no remote secret exists yet,
+    /// the one in values if it may; else `None`: a new one is to be signed, with the signer
+    /// this loads. A remote secret whose token is broken (altered, unreadable, foreign) gets a
+    /// new token even when values still hold a good one: only a change of values makes Helm
+    /// rewrite the Secret, and istiod uses the Secret.
     fn api_token(
         &self,
         name: &str,
         peer_uuid: &str,
         keypair: &AuthnKeypair,
     ) -> Result<Option<String>, Skip> {
-        let candidates = [
-            ("remote secret", self.secret_tokens.get(name)),
-            ("values", self.values_tokens.get(name)),
-        ];
+        let candidate = match self.secret_tokens.get(name) {
+            Some(stored) => Some(("remote secret", stored.as_ref())),
+            None => self.values_tokens.get(name).map(|t| ("values", Ok(t))),
+        };
         let mut reasons = Vec::new();
-        for (source, token) in candidates {
-            let Some(token) = token else { continue };
-            let verified = jwt::peek_claims(token).and_then(|_| {
-                self.verified_tokens(keypair)
-                    .get(token.as_str())
-                    .cloned()
-                    .unwrap_or(Err(AuthError::Signature))
-            });
-            match claims_reuse_problem(verified, self.own_uuid, peer_uuid, self.now) {
-                None => {
-                    tracing::info!(
-                        multicluster = name,
-                        source,
-                        "reusing existing valid token for multicluster"
-                    );
-                    return Ok(Some(token.clone()));
+        if let Some((source, token)) = candidate {
+            match token {
+                Err(e) => reasons.push(format!("token from {source}: {e}")),
+                Ok(token) => {
+                    let verified = jwt::peek_claims(token).and_then(|_| {
+                        self.verified_tokens(keypair)
+                            .get(token.as_str())
+                            .cloned()
+                            .unwrap_or(Err(AuthError::Signature))
+                    });
+                    match claims_reuse_problem(verified, self.own_uuid, peer_uuid, self.now) {
+                        None => {
+                            tracing::info!(
+                                multicluster = name,
+                                source,
+                                "reusing existing valid token for multicluster"
+                            );
+                            return Ok(Some(token.clone()));
+                        }
+                        Some(why) => reasons.push(format!("token from {source}: {why}")),
+                    }
                 }
-                Some(why) => reasons.push(format!("token from {source}: {why}")),
             }
         }
         let reason = if reasons.is_empty() {
@@ -545,9 +554,11 @@ pub(crate) fn remote_secrets_binding(events: Events) -> Kubernetes {
 }
 
 /// Tokens of the remote secrets by multicluster name (the name after the prefix). The kubeconfig
-/// sits under the data key `<name>`, else under the key the cluster annotation names. Secrets
-/// that cannot be read are logged and ignored: their peers get a new token.
-pub(crate) fn remote_secret_tokens(snapshots: &Snapshots) -> BTreeMap<String, String> {
+/// sits under the data key `<name>`, else under the key the cluster annotation names. A secret
+/// whose token cannot be read is logged and mapped to the reason: its peer gets a new token.
+pub(crate) fn remote_secret_tokens(
+    snapshots: &Snapshots,
+) -> BTreeMap<String, Result<String, String>> {
     let mut out = BTreeMap::new();
     for (i, v) in snapshots.get(SECRETS).iter().enumerate() {
         let secret: SecretObj = match serde_json::from_value(v.clone()) {
@@ -571,10 +582,11 @@ pub(crate) fn remote_secret_tokens(snapshots: &Snapshots) -> BTreeMap<String, St
             secret.data.as_ref(),
         ) {
             Ok(token) => {
-                out.insert(name.to_owned(), token);
+                out.insert(name.to_owned(), Ok(token));
             }
             Err(e) => {
-                tracing::warn!(secret = %secret_name, "cannot read the api token of the remote secret: {e}")
+                tracing::warn!(secret = %secret_name, "cannot read the api token of the remote secret: {e}");
+                out.insert(name.to_owned(), Err(format!("unreadable: {e}")));
             }
         }
     }

@@ -158,6 +158,17 @@ case("reuse-token-from-values", context([SIMPLE_B]), vals=dict(values(), istio={
                        "enableIngressGateway": True, "ingressGateways": PRIVATE_B["ingressGateways"],
                        "insecureSkipVerify": False, "metadataExporterCA": "", "apiJWT": TOKENS["valid-b"]}],
     "multiclustersNeedIngressGateway": True}}))
+# The secret exists but its token was altered (here: signed by another key) while values still
+# hold the good one: a new token, so that the values change and Helm rewrites the Secret istiod
+# reads (reusing the values token would leave the broken Secret in place).
+case("reissue-tampered-secret-values-valid", context([SIMPLE_B], secrets=[secret("b", kubeconfig("b", TOKENS["foreign-b"]))]),
+     vals=dict(values(), istio={"internal": {
+         "remoteAuthnKeypair": KEYPAIR,
+         "multiclusters": [{"name": "b", "clusterUUID": B, "apiHost": PRIVATE_B["apiHost"],
+                            "networkName": PRIVATE_B["networkName"], "clusterID": PRIVATE_B["clusterID"],
+                            "enableIngressGateway": True, "ingressGateways": PRIVATE_B["ingressGateways"],
+                            "insecureSkipVerify": False, "metadataExporterCA": "", "apiJWT": TOKENS["valid-b"]}],
+         "multiclustersNeedIngressGateway": True}}))
 # IstioMulticluster objects come before IstioMulticloud ones whatever their names.
 case("kind-order", context([peer("c", PUBLIC_C, PRIVATE_C, {"metadata": {"insecureSkipVerify": True}})],
                            multiclouds=[SIMPLE_B]))

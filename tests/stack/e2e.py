@@ -349,8 +349,9 @@ def main():
         def _():
             # Two hooks race here, both correct: fetch-remote-metadata probes with the stored
             # token and reports it refused; multicluster-remote-secrets sees a token that no
-            # longer verifies and has Helm write a new one. Either must happen, and the peer
-            # must end up reachable with the token istiod uses.
+            # longer verifies and signs a new one even though values still hold the good one
+            # (values must change for Helm to rewrite the Secret). Either must happen, and the
+            # peer must end up reachable with the token istiod uses.
             st, cl = A
             name = "istio-remote-secret-cluster-b"
 
