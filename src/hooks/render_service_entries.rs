@@ -1,6 +1,7 @@
 //! `render-service-entries`: the proper federations (`istio.internal.federations`) and the
 //! ServiceEntries of their public services merged across federations
-//! (`istio.internal.federationServiceEntries`, SPEC §7.1).
+//! (`istio.internal.federationServiceEntries`, SPEC §7.1), grouped for scale (`group`: one item
+//! per trust domain, ports and endpoint set, with `hosts`).
 //!
 //! The cache in a CR's status is editable by anyone with access to the CR, so public and private
 //! metadata are validated again here (SPEC §5.3): a peer may only publish names under
@@ -21,6 +22,9 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::time::Duration;
+
+mod group;
+pub use group::ServiceEntryGroup;
 
 pub struct RenderServiceEntries;
 
@@ -59,7 +63,8 @@ pub struct Federation {
     pub metadata_exporter_ca: String,
 }
 
-/// One item of `istio.internal.federationServiceEntries`.
+/// One ServiceEntry of the merge, per hostname (grouped into the items of
+/// `istio.internal.federationServiceEntries` by `group`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServiceEntry {
     pub name: String,
@@ -130,7 +135,7 @@ impl Hook for RenderServiceEntries {
                     ],
                 );
             }
-            (federations, entries)
+            (federations, group::group(entries))
         } else {
             (Vec::new(), Vec::new())
         };

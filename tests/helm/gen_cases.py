@@ -112,17 +112,46 @@ def service_entries(federations: list[dict]) -> list[dict]:
     groups: dict[tuple[str, tuple], list] = {}
     for (host, port), p in ports.items():
         groups.setdefault((host, tuple(sorted(endpoints[(host, port)]))), []).append(p)
-    out = []
+    singles = []
     for (host, eps), ps in groups.items():
-        key = ",".join(f"{a}:{p}" for a, p in eps).encode()
-        out.append({
-            "name": f"{host.replace('.', '-')}-{safe_encode(fnv32a(key))}",
+        singles.append({
             "hostname": host,
             "resolution": "STATIC" if all(is_ip(a) for a, _ in eps) else "DNS",
             "ports": sorted(ps, key=lambda p: p["port"]),
             "endpoints": [{"address": a, "port": p} for a, p in eps],
         })
-    return sorted(out, key=lambda e: (e["hostname"], e["ports"][0]["port"]))
+    return group(singles)
+
+
+MAX_HOSTS = 256
+
+
+def group(singles: list[dict]) -> list[dict]:
+    """SPEC §7.1 grouping, as the hook's `render_service_entries::group` does it: hostnames of
+    one trust domain with equal resolution, ports and endpoints share an item with `hosts`,
+    split into 2^k buckets by fnv32a(hostname) with at most MAX_HOSTS per bucket on average."""
+    groups: dict[tuple, list[str]] = {}
+    for e in singles:
+        host = e["hostname"]
+        domain = host[host.rfind(".svc.") + 5:] if ".svc." in host else host
+        key = (domain, e["resolution"], json.dumps(e["ports"]), json.dumps(e["endpoints"]))
+        groups.setdefault(key, []).append(host)
+    out = []
+    for (domain, resolution, ports_json, eps_json), hosts in sorted(groups.items()):
+        ports, eps = json.loads(ports_json), json.loads(eps_json)
+        buckets = 1
+        while len(hosts) > buckets * MAX_HOSTS:
+            buckets *= 2
+        key = "|".join([resolution, ",".join(f"{p['name']}:{p['port']}:{p['protocol']}" for p in ports),
+                        ",".join(f"{e['address']}:{e['port']}" for e in eps)])
+        suffix = safe_encode(fnv32a(key.encode()))
+        for b in range(buckets):
+            hs = sorted(h for h in hosts if fnv32a(h.encode()) % buckets == b)
+            if hs:
+                tail = f"-{suffix}" + (f"-{b}-of-{buckets}" if buckets > 1 else "")
+                out.append({"name": domain.replace(".", "-")[:253 - len(tail)].rstrip("-") + tail, "hosts": hs,
+                            "resolution": resolution, "ports": ports, "endpoints": eps})
+    return sorted(out, key=lambda e: e["name"])
 
 
 def svc(host: str, *ports: tuple[str, int]) -> dict:
@@ -157,6 +186,7 @@ def hostile(base: dict) -> tuple[dict, dict]:
      'annValue': 'v: {x}\nINJECTED: annv',
     }
     se = i['federationServiceEntries'][0]
+    se.pop('hosts', None)  # the single-hostname form of an item, hostile
     se.update(name=H['seName'], hostname=H['hostname'], resolution=H['resolution'])
     se['ports'][0].update(name=H['portName'], protocol=H['protocol'])
     se['endpoints'][0].update(address=H['address'], port='15443\nINJECTED: port')

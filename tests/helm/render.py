@@ -200,11 +200,26 @@ def check_federation(docs: list[dict], istio: dict, enabled: bool) -> None:
         absent(docs, "DestinationRule")
         return
     expect(len(find(docs, "ServiceEntry")) == len(entries), "one ServiceEntry per federationServiceEntries item")
-    expect(len(find(docs, "DestinationRule")) == len(entries), "one DestinationRule per federationServiceEntries item")
+    single = [e for e in entries if "hostname" in e and "hosts" not in e]
+    domains = sorted({f["trustDomain"] for f in (istio.get("internal") or {}).get("federations") or []}) if entries else []
+    expect(len(find(docs, "DestinationRule")) == len(single) + len(domains),
+           "one DestinationRule per single-hostname item and one per federated trust domain")
+    wildcard = {d["spec"]["host"] for d in find(docs, "DestinationRule") if d["spec"]["host"].startswith("*.")}
+    expect(wildcard == {f"*.svc.{d}" for d in domains}, f"wildcard DestinationRules: {wildcard} for {domains}")
+    for d in find(docs, "DestinationRule"):
+        expect(d["spec"].get("trafficPolicy") == {"tls": {"mode": "ISTIO_MUTUAL"}}, f"DestinationRule {d['metadata']['name']}: ISTIO_MUTUAL")
+    seen = set()
     for e in entries:
-        se, dr = one(docs, "ServiceEntry", e["name"]), one(docs, "DestinationRule", e["name"])
+        se = one(docs, "ServiceEntry", e["name"])
         spec = se["spec"]
-        expect(spec["hosts"] == [e["hostname"]], f"ServiceEntry {e['name']}: hosts")
+        hosts = e.get("hosts") or [e["hostname"]]
+        expect(spec["hosts"] == hosts, f"ServiceEntry {e['name']}: hosts")
+        for h in hosts:
+            for p in e["ports"]:
+                expect((h, p["port"]) not in seen, f"({h}, {p['port']}) served by more than one ServiceEntry")
+                seen.add((h, p["port"]))
+            expect(any(h.endswith(w[1:]) for w in wildcard) or any(x is e for x in single),
+                   f"{h}: no ISTIO_MUTUAL DestinationRule covers it")
         expect(spec["location"] == "MESH_INTERNAL" and spec["resolution"] == e["resolution"], f"ServiceEntry {e['name']}: location/resolution")
         expect(spec["ports"] == [{"name": p["name"], "number": p["port"], "protocol": p["protocol"]} for p in e["ports"]],
                f"ServiceEntry {e['name']}: ports")
@@ -212,8 +227,10 @@ def check_federation(docs: list[dict], istio: dict, enabled: bool) -> None:
         want_eps = [{"address": ep["address"], "ports": {p["name"]: ep["port"] if isinstance(ep["port"], int) else 0 for p in e["ports"]}}
                     for ep in e["endpoints"]]
         expect(spec["endpoints"] == want_eps, f"ServiceEntry {e['name']}: endpoints must map every port name to the gateway port")
-        expect(dr["spec"] == {"host": e["hostname"], "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}},
-               f"DestinationRule {e['name']}: host / ISTIO_MUTUAL")
+        if e in single:
+            dr = one(docs, "DestinationRule", e["name"])
+            expect(dr["spec"] == {"host": e["hostname"], "trafficPolicy": {"tls": {"mode": "ISTIO_MUTUAL"}}},
+                   f"DestinationRule {e['name']}: host / ISTIO_MUTUAL")
 
 
 def check_alliance(docs: list[dict], values: dict, fed: bool, mc: bool) -> None:

@@ -1,0 +1,248 @@
+//! Grouping of merged ServiceEntries for scale (SPEC §7.1, "Grouping"): hostnames of one trust
+//! domain whose ports, resolution and endpoint set are identical share one item with `hosts`.
+//!
+//! One ServiceEntry per hostname cannot carry 100,000 imported hostnames: the Helm release that
+//! addon-operator stores is limited to 1 MiB, and istiod holds one config object per entry.
+//! Here a group is keyed by (trust domain, resolution, ports, endpoints) and split into
+//! `2^k` buckets by a hash of each hostname, `k` the smallest with at most [`MAX_HOSTS`] hosts
+//! per bucket on average. A hostname's bucket depends only on itself and the bucket count, so
+//! adding or removing a service rewrites one object and leaves every other name and content
+//! alone; the names change only when a group's bucket count doubles or halves.
+//!
+//! The meaning is the one of the ungrouped list: every (hostname, port) is in exactly one item
+//! (the merge gave each hostname's ports to one entry per endpoint set, and a hostname's entries
+//! differ in ports), with the same ports, resolution and endpoints.
+
+use super::ServiceEntry;
+use crate::domain::metadata::{Gateway, ServicePort};
+use crate::domain::names;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+
+/// Average hostnames per ServiceEntry above which a group is split into more buckets. A
+/// ServiceEntry of 256 hostnames is ~15 KB, far from etcd's 1.5 MiB object limit, and istiod
+/// recomputes one such object when one of its services changes.
+pub const MAX_HOSTS: usize = 256;
+
+/// Longest Kubernetes object name (DNS-1123 subdomain).
+const MAX_NAME: usize = 253;
+
+/// One item of `istio.internal.federationServiceEntries` in its grouped form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServiceEntryGroup {
+    pub name: String,
+    pub hosts: Vec<String>,
+    pub resolution: &'static str,
+    pub ports: Vec<ServicePort>,
+    pub endpoints: Vec<Gateway>,
+}
+
+/// What hostnames must share to share an item.
+type Key<'a> = (&'a str, &'static str, &'a [ServicePort], &'a [Gateway]);
+
+/// The trust domain part of `<name>.<namespace>.svc.<domain>` (the whole hostname when it has
+/// no `.svc.`; only names and groups depend on it, never what is routed).
+fn domain(hostname: &str) -> &str {
+    hostname
+        .rfind(".svc.")
+        .map_or(hostname, |i| &hostname[i + 5..])
+}
+
+/// The grouped items of `entries` (the output of the merge), sorted by name.
+pub fn group(entries: Vec<ServiceEntry>) -> Vec<ServiceEntryGroup> {
+    let mut groups: BTreeMap<Key<'_>, Vec<&str>> = BTreeMap::new();
+    for e in &entries {
+        groups
+            .entry((
+                domain(&e.hostname),
+                e.resolution,
+                e.ports.as_slice(),
+                e.endpoints.as_slice(),
+            ))
+            .or_default()
+            .push(e.hostname.as_str());
+    }
+    let mut out = Vec::new();
+    let mut used: HashSet<String> = HashSet::new();
+    for ((domain, resolution, ports, endpoints), hosts) in groups {
+        let mut buckets = 1usize;
+        while hosts.len() > buckets * MAX_HOSTS {
+            buckets *= 2;
+        }
+        let mut split: Vec<Vec<String>> = vec![Vec::new(); buckets];
+        for h in hosts {
+            let b = names::fnv32a(h.as_bytes()) as usize % buckets;
+            split[b].push(h.to_owned());
+        }
+        let suffix = names::safe_encode(names::fnv32a(
+            key_text(resolution, ports, endpoints).as_bytes(),
+        ));
+        for (b, mut hosts) in split.into_iter().enumerate() {
+            if hosts.is_empty() {
+                continue;
+            }
+            hosts.sort_unstable();
+            let bucket = (buckets > 1).then(|| format!("{b}-of-{buckets}"));
+            let mut name = group_name(domain, &suffix, bucket.as_deref(), 0);
+            let mut attempt = 1;
+            while used.contains(&name) {
+                name = group_name(domain, &suffix, bucket.as_deref(), attempt);
+                attempt += 1;
+            }
+            used.insert(name.clone());
+            out.push(ServiceEntryGroup {
+                name,
+                hosts,
+                resolution,
+                ports: ports.to_vec(),
+                endpoints: endpoints.to_vec(),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// `resolution|name:port:protocol,…|address:port,…`: what the name hash covers.
+fn key_text(resolution: &str, ports: &[ServicePort], endpoints: &[Gateway]) -> String {
+    let ports: Vec<String> = ports
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{}:{}",
+                p.name,
+                p.port,
+                p.protocol.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    let endpoints: Vec<String> = endpoints
+        .iter()
+        .map(|g| format!("{}:{}", g.address, g.port))
+        .collect();
+    format!("{resolution}|{}|{}", ports.join(","), endpoints.join(","))
+}
+
+/// `<domain with . → ->-<suffix>[-<bucket>-of-<buckets>][-<attempt>]`, the domain part cut so
+/// that the whole stays a valid object name of at most 253 characters.
+fn group_name(domain: &str, suffix: &str, bucket: Option<&str>, attempt: u32) -> String {
+    let mut tail = format!("-{suffix}");
+    if let Some(b) = bucket {
+        tail.push('-');
+        tail.push_str(b);
+    }
+    if attempt > 0 {
+        tail.push_str(&format!("-{attempt}"));
+    }
+    let base = domain.replace('.', "-");
+    let keep = MAX_NAME.saturating_sub(tail.len());
+    let cut: String = base.chars().take(keep).collect();
+    format!("{}{tail}", cut.trim_end_matches('-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(hostname: &str, ports: &[(&str, u16)], gws: &[&str]) -> ServiceEntry {
+        ServiceEntry {
+            name: String::new(),
+            hostname: hostname.to_owned(),
+            resolution: "STATIC",
+            ports: ports
+                .iter()
+                .map(|(n, p)| ServicePort {
+                    name: (*n).to_owned(),
+                    port: *p,
+                    protocol: Some("HTTP".to_owned()),
+                })
+                .collect(),
+            endpoints: gws
+                .iter()
+                .map(|a| Gateway {
+                    address: (*a).to_owned(),
+                    port: 15443,
+                })
+                .collect(),
+        }
+    }
+
+    /// Every (hostname, port) of the input in exactly one group, with its endpoints.
+    fn pairs(groups: &[ServiceEntryGroup]) -> Vec<(String, u16, Vec<Gateway>)> {
+        let mut v: Vec<_> = groups
+            .iter()
+            .flat_map(|g| {
+                g.hosts.iter().flat_map(move |h| {
+                    g.ports
+                        .iter()
+                        .map(move |p| (h.clone(), p.port, g.endpoints.clone()))
+                })
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn same_ports_and_endpoints_share_one_item_per_domain() {
+        let g = group(vec![
+            entry("a.x.svc.b.local", &[("http", 80)], &["10.0.0.1"]),
+            entry("c.x.svc.b.local", &[("http", 80)], &["10.0.0.1"]),
+            entry("c.x.svc.b.local", &[("tcp", 81)], &["10.0.0.1", "10.0.0.2"]),
+            entry("d.x.svc.c.local", &[("http", 80)], &["10.0.0.1"]),
+        ]);
+        assert_eq!(g.len(), 3, "{g:#?}");
+        let ab = g.iter().find(|i| i.hosts.len() == 2).unwrap();
+        assert_eq!(ab.hosts, ["a.x.svc.b.local", "c.x.svc.b.local"]);
+        assert!(ab.name.starts_with("b-local-"), "{}", ab.name);
+        assert_eq!(
+            pairs(&g).len(),
+            4,
+            "every (hostname, port) exactly once: {g:#?}"
+        );
+    }
+
+    #[test]
+    fn large_groups_split_by_hostname_hash_and_names_stay_when_one_service_changes() {
+        let hosts: Vec<String> = (0..1000).map(|i| format!("s{i}.n.svc.b.local")).collect();
+        let before = group(
+            hosts
+                .iter()
+                .map(|h| entry(h, &[("http", 80)], &["10.0.0.1"]))
+                .collect(),
+        );
+        assert_eq!(
+            before.len(),
+            4,
+            "1000 hosts, at most 256 on average: 4 buckets"
+        );
+        assert!(before.iter().all(|g| g.name.len() <= MAX_NAME));
+        let mut more = hosts.clone();
+        more.push("new.n.svc.b.local".to_owned());
+        let after = group(
+            more.iter()
+                .map(|h| entry(h, &[("http", 80)], &["10.0.0.1"]))
+                .collect(),
+        );
+        let changed: Vec<_> = after.iter().filter(|g| !before.contains(g)).collect();
+        assert_eq!(changed.len(), 1, "one service added rewrites one object");
+        let names = |v: &[ServiceEntryGroup]| v.iter().map(|g| g.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&before), names(&after));
+        assert_eq!(pairs(&after).len(), 1001);
+    }
+
+    #[test]
+    fn long_domains_give_valid_unique_names() {
+        let d = format!("{}.local", "a".repeat(60));
+        let d = format!("{d}.{d}.{d}");
+        let g = group(vec![
+            entry(&format!("x.n.svc.{d}"), &[("http", 80)], &["10.0.0.1"]),
+            entry(&format!("y.n.svc.{d}"), &[("http", 81)], &["10.0.0.1"]),
+        ]);
+        assert_eq!(g.len(), 2);
+        assert_ne!(g[0].name, g[1].name);
+        for i in &g {
+            assert!(i.name.len() <= MAX_NAME, "{}", i.name);
+        }
+    }
+}
