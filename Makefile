@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := target/release/istio-hooks
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all build test test-admission test-schema demo demo-sim bench fuzz deps venv fmt lint clean stack clusters clusters-down stack-test
+.PHONY: all build test test-admission test-schema demo demo-sim bench bench-scale fuzz deps venv fmt lint clean stack clusters clusters-down stack-test
 
 all: build
 
@@ -80,6 +80,10 @@ stack-test: deps venv build stack
 
 bench: deps build
 	bash bench/run.sh
+
+# Scale on the real stack (issue 14): cluster a federated with N peers x S services; SIZES=10x100,…
+bench-scale: deps venv build stack
+	$(PY) bench/scale.py $(if $(SIZES),--sizes $(SIZES))
 
 fuzz:
 	bash fuzz/run.sh
