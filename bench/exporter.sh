@@ -9,7 +9,7 @@
 # Markdown, with each load's ratio to the baseline and the exporter's CPU (wrk runs on the same
 # cores). DURATION (default 10s) per load; FRESH_DURATION for the fresh-token load (default
 # DURATION; keep req/s × duration below TOKENS, the script reports any token sent twice).
-# Needs `cargo build --release --example mint_tokens` (or ISTIO_HOOKS_MINT).
+# Builds examples/mint_tokens.rs when it is missing (ISTIO_HOOKS_MINT names another build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${ISTIO_HOOKS_BIN:-target/release/istio-hooks}
@@ -20,6 +20,7 @@ MINT=${ISTIO_HOOKS_MINT:-target/release/examples/mint_tokens}
 TOKENS=${TOKENS:-200000}
 PEERS=${PEERS:-8}
 FRESH_DURATION=${FRESH_DURATION:-$DURATION}
+if [ ! -x "$MINT" ] && [ -z "${ISTIO_HOOKS_MINT:-}" ]; then cargo build --release --example mint_tokens >&2; fi
 [ -x "$MINT" ] || { echo "$MINT is missing: cargo build --release --example mint_tokens"; exit 1; }
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install -y wrk)"; exit 1; }
 tmp=$(mktemp -d)
