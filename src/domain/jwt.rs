@@ -239,6 +239,13 @@ impl Verifier {
     /// verify; the claims' rules are the callers' ([`check_claims`]).
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         let claims = peek_claims(token)?;
+        self.check_signature(token)?;
+        Ok(claims)
+    }
+
+    /// The `jsonwebtoken` half of [`Verifier::verify`], for a token whose header and claims
+    /// [`peek_claims`] has already read: `alg` must be EdDSA and the signature must verify.
+    fn check_signature(&self, token: &str) -> Result<(), AuthError> {
         let mut rules = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
         rules.validate_exp = false;
         rules.validate_nbf = false;
@@ -251,7 +258,58 @@ impl Verifier {
                 _ => AuthError::Signature,
             },
         )?;
-        Ok(claims)
+        Ok(())
+    }
+}
+
+/// The verification keys of every known peer, built once per load of remote public metadata
+/// (the servers keep one per version of the file), so a request with a token never seen before
+/// costs its signature check and nothing more: no PEM or key decoding per request.
+#[derive(Default)]
+pub struct PeerKeys {
+    keys: std::collections::HashMap<String, PeerKey>,
+}
+
+struct PeerKey {
+    /// The peer's `authnKeyPub` as published (part of the verified-token cache key).
+    pem: String,
+    /// Its verifier, or why the key is unusable (then every token of the peer is refused with
+    /// [`AuthError::Signature`], as when the key was parsed per request).
+    verifier: Result<Verifier, AuthError>,
+}
+
+impl PeerKeys {
+    /// Parses every peer's `authnKeyPub`; a peer whose key does not parse stays known (its
+    /// tokens fail the signature check).
+    pub fn new(peers: &RemotePublicMetadata) -> PeerKeys {
+        let keys = peers
+            .iter()
+            .map(|(uuid, peer)| {
+                let key = PeerKey {
+                    pem: peer.authn_key_pub.clone(),
+                    verifier: Verifier::from_pem(&peer.authn_key_pub),
+                };
+                (uuid.clone(), key)
+            })
+            .collect();
+        PeerKeys { keys }
+    }
+
+    /// Known peers.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Peers whose `authnKeyPub` is not a usable Ed25519 key.
+    pub fn unusable(&self) -> impl Iterator<Item = &str> {
+        self.keys
+            .iter()
+            .filter(|(_, k)| k.verifier.is_err())
+            .map(|(uuid, _)| uuid.as_str())
     }
 }
 
@@ -346,7 +404,9 @@ impl VerifiedCache {
 }
 
 /// Full server-side check (SPEC §6.1): an `Authorization` header value carrying a token for
-/// `own_uuid` with `scope`, from a peer listed in `peers`, valid now and correctly signed.
+/// `own_uuid` with `scope`, from a peer listed in `peers`, valid now and correctly signed. The
+/// servers use [`authenticate_with_keys`] (keys parsed once per reload); this form parses the
+/// peer's key when the signature has to be checked.
 pub fn authenticate(
     authorization: Option<&str>,
     own_uuid: &str,
@@ -354,6 +414,39 @@ pub fn authenticate(
     peers: &RemotePublicMetadata,
     now: DateTime<Utc>,
 ) -> Result<Claims, AuthError> {
+    let (token, claims) = bearer_claims(authorization, own_uuid, scope, now)?;
+    let peer = peers.get(&claims.sub).ok_or(AuthError::UnknownSubject)?;
+    let pem = &peer.authn_key_pub;
+    signed(token, claims, pem, now, || Verifier::from_pem(pem))
+}
+
+/// [`authenticate`] against keys parsed beforehand ([`PeerKeys`]): the same checks, in the
+/// same order, with the same answers.
+pub fn authenticate_with_keys(
+    authorization: Option<&str>,
+    own_uuid: &str,
+    scope: Scope,
+    keys: &PeerKeys,
+    now: DateTime<Utc>,
+) -> Result<Claims, AuthError> {
+    let (token, claims) = bearer_claims(authorization, own_uuid, scope, now)?;
+    let key = keys
+        .keys
+        .get(&claims.sub)
+        .ok_or(AuthError::UnknownSubject)?;
+    signed(token, claims, &key.pem, now, || {
+        key.verifier.as_ref().map_err(Clone::clone)
+    })
+}
+
+/// The token of a `Bearer` header value and its claims, read once (size limit, three parts,
+/// `alg` EdDSA) and checked against the claim rules; the signature is not checked yet.
+fn bearer_claims<'a>(
+    authorization: Option<&'a str>,
+    own_uuid: &str,
+    scope: Scope,
+    now: DateTime<Utc>,
+) -> Result<(&'a str, Claims), AuthError> {
     let header = authorization.ok_or(AuthError::MissingBearer)?;
     let token = header
         .strip_prefix("Bearer ")
@@ -361,16 +454,26 @@ pub fn authenticate(
         .trim();
     let claims = peek_claims(token)?;
     check_claims(&claims, own_uuid, scope, now)?;
-    let peer = peers.get(&claims.sub).ok_or(AuthError::UnknownSubject)?;
+    Ok((token, claims))
+}
+
+/// `claims` (read from `token`, rules already checked) once the token's signature verifies
+/// with the peer key `pem`: answered by the verified-token cache, or by `verifier()`'s check.
+fn signed<V: std::borrow::Borrow<Verifier>>(
+    token: &str,
+    claims: Claims,
+    pem: &str,
+    now: DateTime<Utc>,
+    verifier: impl FnOnce() -> Result<V, AuthError>,
+) -> Result<Claims, AuthError> {
     let cache = VerifiedCache::global();
-    let key = VerifiedCache::key(token, &peer.authn_key_pub);
+    let key = VerifiedCache::key(token, pem);
     if cache.contains(&key, now.timestamp()) {
         return Ok(claims);
     }
-    let verified = verify_signature(token, &peer.authn_key_pub)?;
-    check_claims(&verified, own_uuid, scope, now)?;
-    cache.insert(key, verified.exp);
-    Ok(verified)
+    verifier()?.borrow().check_signature(token)?;
+    cache.insert(key, claims.exp);
+    Ok(claims)
 }
 
 /// Claim rules shared by every verifier.
@@ -530,6 +633,115 @@ mod tests {
         assert_eq!(
             err(Some("Bearer x.y"), "me", Scope::PrivateFederation, now),
             AuthError::Malformed
+        );
+    }
+
+    #[test]
+    fn keys_parsed_once_answer_like_keys_parsed_per_request() {
+        let now = Utc::now();
+        let (private, public) = pki::generate_ed25519_keypair().unwrap();
+        let (other_private, _) = pki::generate_ed25519_keypair().unwrap();
+        let mut known = peers("caller", &public);
+        known.insert(
+            "broken".into(),
+            PublicMetadata {
+                cluster_uuid: "broken".into(),
+                authn_key_pub: "not a key".into(),
+                root_ca: String::new(),
+            },
+        );
+        let keys = PeerKeys::new(&known);
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys.unusable().collect::<Vec<_>>(), ["broken"]);
+        let fed = Scope::PrivateFederation;
+        let mint = |key: &str, sub: &str, aud: &str, scope: &str, back: i64, ttl: u64| {
+            let at = now - chrono::Duration::seconds(back);
+            let t = sign_with_ttl(key, sub, aud, scope, at, Duration::from_secs(ttl)).unwrap();
+            format!("Bearer {t}")
+        };
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let good = mint(&private, "caller", "me", fed.as_str(), 0, 60);
+        let body = good.split('.').nth(1).unwrap();
+        let cases = [
+            (good.clone(), Ok("caller")),
+            // Distinct valid tokens: none can be answered by the verified-token cache.
+            (
+                mint(&private, "caller", "me", fed.as_str(), 1, 61),
+                Ok("caller"),
+            ),
+            (
+                mint(&private, "caller", "me", fed.as_str(), 2, 62),
+                Ok("caller"),
+            ),
+            (
+                mint(&other_private, "caller", "me", fed.as_str(), 3, 63),
+                Err(AuthError::Signature),
+            ),
+            (
+                mint(&private, "broken", "me", fed.as_str(), 4, 64),
+                Err(AuthError::Signature),
+            ),
+            (
+                mint(&private, "stranger", "me", fed.as_str(), 5, 65),
+                Err(AuthError::UnknownSubject),
+            ),
+            (
+                mint(&private, "caller", "you", fed.as_str(), 6, 66),
+                Err(AuthError::Audience),
+            ),
+            (
+                mint(&private, "caller", "me", "api", 7, 67),
+                Err(AuthError::Scope),
+            ),
+            (
+                mint(&private, "caller", "me", fed.as_str(), 200, 60),
+                Err(AuthError::Expired),
+            ),
+            (
+                mint(&private, "caller", "me", fed.as_str(), -200, 600),
+                Err(AuthError::NotYetValid),
+            ),
+            (
+                format!("Bearer {}.{body}.", engine.encode(r#"{"alg":"none"}"#)),
+                Err(AuthError::Algorithm),
+            ),
+            (
+                format!("Bearer {}", "a".repeat(MAX_TOKEN_BYTES + 1)),
+                Err(AuthError::TooLarge),
+            ),
+            ("Bearer x.y".into(), Err(AuthError::Malformed)),
+            (
+                good.replace("Bearer ", "Basic "),
+                Err(AuthError::MissingBearer),
+            ),
+        ];
+        for (header, want) in &cases {
+            let with_keys = authenticate_with_keys(Some(header), "me", fed, &keys, now);
+            let per_request = authenticate(Some(header), "me", fed, &known, now);
+            assert_eq!(
+                with_keys
+                    .as_ref()
+                    .map(|c| c.sub.as_str())
+                    .map_err(Clone::clone),
+                want.clone(),
+                "{header}"
+            );
+            assert_eq!(with_keys, per_request, "{header}");
+        }
+        assert_eq!(
+            authenticate_with_keys(None, "me", fed, &keys, now),
+            Err(AuthError::MissingBearer)
+        );
+        // A token verified (and cached) under one key is refused once the peer's key changes.
+        let (_, rotated) = pki::generate_ed25519_keypair().unwrap();
+        let rotated = PeerKeys::new(&peers("caller", &rotated));
+        assert_eq!(
+            authenticate_with_keys(Some(&good), "me", fed, &rotated, now),
+            Err(AuthError::Signature)
+        );
+        assert_eq!(
+            authenticate_with_keys(Some(&good), "me", fed, &PeerKeys::default(), now),
+            Err(AuthError::UnknownSubject)
         );
     }
 

@@ -3,8 +3,7 @@
 //! re-authenticates to the local kube-apiserver with its own ServiceAccount token (re-read when
 //! the projected token rotates) and streams the response back without buffering (watches).
 
-use crate::domain::jwt::Scope;
-use crate::domain::metadata::RemotePublicMetadata;
+use crate::domain::jwt::{PeerKeys, Scope};
 use crate::domain::pki;
 use crate::servers::datadir::{self, Watched};
 use crate::servers::serve::{self, Limits, Running};
@@ -109,7 +108,8 @@ pub struct Config {
 
 #[derive(Clone)]
 struct AppState {
-    remote: Watched<RemotePublicMetadata>,
+    /// The peers' keys, parsed once per version of remote-public-metadata.json.
+    remote: Watched<PeerKeys>,
     token: Watched<String>,
     own_uuid: String,
     apiserver: url::Url,
@@ -253,7 +253,7 @@ pub fn spawn(listener: tokio::net::TcpListener, config: Config) -> Result<Runnin
     let remote = Watched::spawn(
         config.remote_metadata,
         config.reload_interval,
-        datadir::json,
+        crate::servers::auth::parse_peers,
         rx.clone(),
     );
     let token = Watched::spawn(

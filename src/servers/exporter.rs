@@ -2,8 +2,8 @@
 //! bundle and (JWT-protected) private metadata to peers from a data dir that Helm renders and
 //! kubelet updates in place. Documents are rendered once per file change, with a strong ETag.
 
-use crate::domain::jwt::Scope;
-use crate::domain::metadata::{LocalMetadata, RemotePublicMetadata};
+use crate::domain::jwt::{PeerKeys, Scope};
+use crate::domain::metadata::LocalMetadata;
 use crate::domain::spiffe;
 use crate::servers::auth;
 use crate::servers::datadir::{self, Watched};
@@ -153,14 +153,11 @@ fn parse_local(bytes: &[u8]) -> Result<Local, String> {
     })
 }
 
-fn parse_remote(bytes: &[u8]) -> Result<RemotePublicMetadata, String> {
-    datadir::json(bytes)
-}
-
 #[derive(Clone)]
 struct AppState {
     local: Watched<Local>,
-    remote: Watched<RemotePublicMetadata>,
+    /// The peers' keys, parsed once per version of remote-public-metadata.json.
+    remote: Watched<PeerKeys>,
 }
 
 /// The exporter's routes over `state`, each request bounded by `request_timeout`.
@@ -262,7 +259,12 @@ pub fn spawn(listener: tokio::net::TcpListener, config: Config) -> std::io::Resu
             parse_local,
             rx.clone(),
         ),
-        remote: Watched::spawn(watch(REMOTE_FILE), config.reload_interval, parse_remote, rx),
+        remote: Watched::spawn(
+            watch(REMOTE_FILE),
+            config.reload_interval,
+            auth::parse_peers,
+            rx,
+        ),
     };
     serve::serve(
         listener,
