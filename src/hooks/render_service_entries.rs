@@ -8,7 +8,7 @@
 //! metadata was not fetched successfully for that long has its endpoints withdrawn (its roots
 //! stay trusted: that is `update-ca-bundle`'s business).
 
-use crate::domain::crd::{Peer, PeerKind};
+use crate::domain::crd::{CachedPeer, PeerKind};
 use crate::domain::metadata::{port_protocol, Gateway, PublicService, ServicePort};
 use crate::domain::names;
 use crate::domain::settings::Settings;
@@ -107,9 +107,9 @@ impl Hook for RenderServiceEntries {
         let mut out = HookOutput::default();
         let mut metrics = Metrics::new(METRIC_GROUP);
         let (federations, entries) = if settings.federation_enabled {
-            // One peer at a time, by name: each peer's cache is freed as soon as it has been read.
+            // By name; each peer's cached documents are read straight from the snapshot text.
             let federations: Vec<Federation> =
-                super::peers_by_name(input.snapshots, &[PeerKind::Federation])
+                super::cached_peers_by_name(input.snapshots, &[PeerKind::Federation])
                     .filter_map(|p| proper_federation(&p, &settings, input.now, &mut metrics))
                     .collect();
             let (entries, conflicts) = merge_service_entries(&federations);
@@ -145,7 +145,7 @@ impl Hook for RenderServiceEntries {
 /// a TTL) private metadata fresh enough. Logs why otherwise. A peer without gateways is kept;
 /// [`merge_service_entries`] imports none of its services.
 fn proper_federation(
-    peer: &Peer,
+    peer: &CachedPeer<'_>,
     settings: &Settings,
     now: DateTime<Utc>,
     metrics: &mut Metrics,
@@ -169,14 +169,14 @@ fn proper_federation(
         }
     };
     let cache = &peer.status.metadata_cache;
-    let Some(public) = cache.public.as_ref().filter(|v| !v.is_null()) else {
+    let Some(public) = cache.public else {
         tracing::warn!(
             name,
             "public metadata for IstioFederation wasn't fetched yet"
         );
         return None;
     };
-    let public = match validate::public_metadata_structure(public) {
+    let public = match validate::public_metadata_structure_raw(public) {
         Ok((public, _certs)) => public,
         Err(e) => {
             tracing::warn!(name, error = %e, "ignoring invalid cached public metadata");
@@ -188,14 +188,14 @@ fn proper_federation(
             return None;
         }
     };
-    let Some(private) = cache.private.as_ref().filter(|v| !v.is_null()) else {
+    let Some(private) = cache.private else {
         tracing::warn!(
             name,
             "private metadata for IstioFederation wasn't fetched yet"
         );
         return None;
     };
-    let private = match validate::federation_private(private, trust_domain) {
+    let private = match validate::federation_private_raw(private, trust_domain) {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(name, error = %e, "ignoring invalid cached private metadata");
@@ -346,7 +346,9 @@ impl EndpointSets {
 /// of every federation publishing it, and ports of a hostname with identical endpoint sets share
 /// one entry. Output sorted by hostname, then first port; names are unique.
 pub fn merge_service_entries(federations: &[Federation]) -> (Vec<ServiceEntry>, Vec<PortConflict>) {
-    let mut hosts: BTreeMap<&str, BTreeMap<u16, PortDef<'_>>> = BTreeMap::new();
+    // Per hostname its ports, kept sorted by number (a handful each: a sorted vector is the
+    // cheapest map).
+    let mut hosts: BTreeMap<&str, Vec<(u16, PortDef<'_>)>> = BTreeMap::new();
     let mut conflicts = Vec::new();
     for (index, fed) in federations.iter().enumerate() {
         // A federation without gateways imports nothing and claims no (hostname, port).
@@ -356,11 +358,21 @@ pub fn merge_service_entries(federations: &[Federation]) -> (Vec<ServiceEntry>, 
         for svc in &fed.public_services {
             let ports = hosts.entry(svc.hostname.as_str()).or_default();
             for p in &svc.ports {
-                let def = ports.entry(p.port).or_insert_with(|| PortDef {
-                    name: p.name.as_str(),
-                    federation: fed.name.as_str(),
-                    feds: Vec::new(),
-                });
+                let at = match ports.binary_search_by_key(&p.port, |(port, _)| *port) {
+                    Ok(at) => at,
+                    Err(at) => {
+                        let def = PortDef {
+                            name: p.name.as_str(),
+                            federation: fed.name.as_str(),
+                            feds: Vec::new(),
+                        };
+                        ports.insert(at, (p.port, def));
+                        at
+                    }
+                };
+                let Some((_, def)) = ports.get_mut(at) else {
+                    continue;
+                };
                 if def.name != p.name {
                     conflicts.push(PortConflict {
                         hostname: svc.hostname.clone(),
@@ -426,10 +438,14 @@ fn endpoints_key(endpoints: &[Gateway]) -> String {
 /// `<hostname with . → ->-<suffix>`, the hostname part shortened (and made unique by a hash of
 /// the hostname) when the whole would exceed 253 characters.
 fn entry_name(hostname: &str, suffix: &str) -> String {
-    let base = hostname.replace('.', "-");
-    if base.len() + 1 + suffix.len() <= MAX_NAME {
-        return format!("{base}-{suffix}");
+    if hostname.len() + 1 + suffix.len() <= MAX_NAME {
+        let mut name = String::with_capacity(hostname.len() + 1 + suffix.len());
+        name.extend(hostname.chars().map(|c| if c == '.' { '-' } else { c }));
+        name.push('-');
+        name.push_str(suffix);
+        return name;
     }
+    let base = hostname.replace('.', "-");
     let host_hash = names::safe_encode(names::fnv32a(hostname.as_bytes()));
     let keep = MAX_NAME.saturating_sub(2 + suffix.len() + host_hash.len());
     let cut: String = base.chars().take(keep).collect();
