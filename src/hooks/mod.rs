@@ -85,13 +85,14 @@ pub(crate) fn cached_peers<'a>(
     out
 }
 
-/// [`cached_peers`] sorted by name (stable: snapshot order among equal names). An unreadable
-/// CR sorts by the name it has, if any, and is skipped with its warning when the iteration
-/// reaches it, so warnings come in the same order as the peers they sit between.
+/// [`cached_peers`] sorted by name (stable: snapshot order among equal names), unreadable CRs
+/// included as the warning to log (`skipping unreadable peer object`) when the caller reaches
+/// them, so that warnings come in the same order as the peers they sit between. An unreadable
+/// CR sorts by the name it has, if any.
 pub(crate) fn cached_peers_by_name<'a>(
     snapshots: &'a crate::runtime::Snapshots,
     kinds: &[crate::domain::crd::PeerKind],
-) -> impl Iterator<Item = crate::domain::crd::CachedPeer<'a>> + 'a {
+) -> Vec<Result<crate::domain::crd::CachedPeer<'a>, String>> {
     #[derive(serde::Deserialize)]
     struct Meta {
         name: String,
@@ -116,8 +117,36 @@ pub(crate) fn cached_peers_by_name<'a>(
         }
     }
     items.sort_by(|a, b| a.0.cmp(&b.0));
-    items.into_iter().filter_map(|(_, peer)| {
-        peer.map_err(|e| tracing::warn!(error = %e, "skipping unreadable peer object"))
-            .ok()
+    items.into_iter().map(|(_, peer)| peer).collect()
+}
+
+/// `f` over `items`, in order, on up to `available_parallelism()` scoped threads of at least
+/// `per_thread` items each (on the calling thread alone below that). `f` must be pure (no logs,
+/// no metrics: their order would depend on scheduling); the caller reports in item order.
+pub(crate) fn par_map<T: Sync, U: Send>(
+    items: &[T],
+    per_thread: usize,
+    f: impl Fn(&T) -> U + Sync,
+) -> anyhow::Result<Vec<U>> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores.min(items.len() / per_thread.max(1)).max(1);
+    if threads == 1 {
+        return Ok(items.iter().map(&f).collect());
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<U>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for h in handles {
+            let part = h
+                .join()
+                .map_err(|_| anyhow::anyhow!("a worker thread panicked"))?;
+            out.extend(part);
+        }
+        Ok(out)
     })
 }
