@@ -2,6 +2,7 @@
 """Generates a beforeHelm binding context with N peers whose status caches hold S public services
 of P ports each, as addon-operator sends it to the values hooks.
 Usage: gen_peers.py KIND N S P [HOOK [BIN]] > bc.json, KIND = federation | multicluster.
+GATEWAYS (environment, default 2) sets how many ingress gateways every peer publishes.
 
 Each peer is first built as the whole custom resource (metadata, spec, status with both cached
 documents, fetch timestamps and conditions). With HOOK, every item's `filterResult` is that
@@ -14,6 +15,7 @@ import json, os, subprocess, sys
 
 kind, n, s, p = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 hook = sys.argv[5] if len(sys.argv) > 5 else None
+gateways = int(os.environ.get("GATEWAYS", "2"))
 here = os.path.dirname(os.path.abspath(__file__))
 binary = sys.argv[6] if len(sys.argv) > 6 else os.path.join(here, "..", "target", "release", "istio-hooks")
 fix = os.path.join(here, "..", "testdata", "fixtures")
@@ -25,7 +27,7 @@ objects = []
 for i in range(n):
     uuid = f"00000000-0000-4000-8000-{i:012d}"
     public = {"clusterUUID": uuid, "authnKeyPub": keys[i % 2], "rootCA": roots[i % 2]}
-    gws = [{"address": f"10.{i // 250}.{i % 250}.{g}", "port": 15443} for g in (1, 2)]
+    gws = [{"address": f"10.{i // 250}.{i % 250}.{g}", "port": 15443} for g in range(1, gateways + 1)]
     if kind == "federation":
         domain = f"cluster-{i}.local"
         services = [{"hostname": f"svc-{j}.ns-{j % 10}.svc.{domain}",

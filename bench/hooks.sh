@@ -2,8 +2,12 @@
 # Hook runs as whole processes on generated binding contexts (each item projected through the
 # hook's own jqFilter, see gen_peers.py), each against `jq -c .` over the same file in the same run
 # (the floor for "read the input once"). Median of RUNS runs; wall time and peak RSS from
-# /usr/bin/time. Start-up of the config commands with hyperfine when installed (against /bin/true
-# in the same run; STARTUP_RUNS, default 300), else a Python loop. Prints Markdown tables.
+# /usr/bin/time (10 ms resolution). With hyperfine installed, wall time is also its median over
+# HF_RUNS runs (default 20) of the hook and of jq, measured one after the other in the same
+# invocation, and the ratio is taken from those. A shape is "KIND HOOK PEERS SERVICES PORTS
+# [GATEWAYS]" (gateways per peer, default 2); SHAPES (';'-separated) replaces the default list.
+# Start-up of the config commands with hyperfine when installed (against /bin/true in the same
+# run; STARTUP_RUNS, default 300; STARTUP=0 skips it), else a Python loop. Prints Markdown tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${ISTIO_HOOKS_BIN:-target/release/istio-hooks}
@@ -25,19 +29,43 @@ measure() { # input cmd... ; prints "seconds kb" medians
   done
   echo "$(printf '%s\n' "${t[@]}" | median) $(printf '%s\n' "${m[@]}" | median)"
 }
-echo "| hook | peers × services × ports | input | hook wall s | jq wall s | ratio | hook peak RSS MB | jq peak RSS MB |"
-echo "|---|---|---|---|---|---|---|---|"
-for shape in "federation render-service-entries 10 100 2" "federation render-service-entries 100 100 2" "federation render-service-entries 1000 100 2" \
-             "federation update-ca-bundle 1000 100 2" "multicluster multicluster-remote-secrets 100 0 0" "multicluster multicluster-remote-secrets 1000 0 0"; do
+default_shapes="federation render-service-entries 10 100 2;federation render-service-entries 100 100 2;federation render-service-entries 1000 100 2;\
+federation render-service-entries 100 100 2 3;federation render-service-entries 1000 100 2 3;\
+federation update-ca-bundle 100 100 2 3;federation update-ca-bundle 1000 100 2 3;\
+multicluster multicluster-remote-secrets 100 0 0;multicluster multicluster-remote-secrets 1000 0 0"
+hf() { # input cmd; prints the median seconds of HF_RUNS runs (through a shell, whose own
+  # start-up hyperfine measures and subtracts)
+  hyperfine --warmup 2 --runs "${HF_RUNS:-20}" --export-json "$tmp/hf.json" "$2 < $1 > /dev/null 2>/dev/null" > /dev/null 2>&1
+  python3 -c 'import json,sys; print("%.4f" % json.load(open(sys.argv[1]))["results"][0]["median"])' "$tmp/hf.json"
+}
+HAVE_HF=0; command -v hyperfine > /dev/null && HAVE_HF=1
+if [ "$HAVE_HF" = 1 ]; then
+  echo "| hook | peers × services × ports × gateways | input | hook wall s | jq wall s | hook median ms (hyperfine) | jq median ms (hyperfine) | ratio | hook peak RSS MB | jq peak RSS MB |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+else
+  echo "| hook | peers × services × ports × gateways | input | hook wall s | jq wall s | ratio | hook peak RSS MB | jq peak RSS MB |"
+  echo "|---|---|---|---|---|---|---|---|"
+fi
+IFS=';' read -r -a shapes <<< "${SHAPES:-$default_shapes}"
+for shape in "${shapes[@]}"; do
   set -- $shape
-  kind=$1 hook=$2 n=$3 s=$4 p=$5
-  python3 bench/gen_peers.py "$kind" "$n" "$s" "$p" "$hook" "$BIN" > "$tmp/bc.json"
+  kind=$1 hook=$2 n=$3 s=$4 p=$5 g=${6:-2}
+  GATEWAYS=$g python3 bench/gen_peers.py "$kind" "$n" "$s" "$p" "$hook" "$BIN" > "$tmp/bc.json"
   size=$(du -h "$tmp/bc.json" | cut -f1)
   read -r hs hk < <(measure "$tmp/bc.json" "$BIN" "$hook" --values "$tmp/values.json" --metrics-out /dev/null)
   read -r js jk < <(measure "$tmp/bc.json" jq -c .)
-  ratio=$(awk -v a="$hs" -v b="$js" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
-  echo "| $hook | $n × $s × $p | $size | $hs | $js | $ratio | $(awk -v k="$hk" 'BEGIN{printf "%.1f", k/1024}') | $(awk -v k="$jk" 'BEGIN{printf "%.1f", k/1024}') |"
+  mb() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
+  if [ "$HAVE_HF" = 1 ]; then
+    hh=$(hf "$tmp/bc.json" "$BIN $hook --values $tmp/values.json --metrics-out /dev/null")
+    hj=$(hf "$tmp/bc.json" "jq -c .")
+    ratio=$(awk -v a="$hh" -v b="$hj" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+    echo "| $hook | $n × $s × $p × $g | $size | $hs | $js | $(awk -v a="$hh" 'BEGIN{printf "%.1f", a*1000}') | $(awk -v a="$hj" 'BEGIN{printf "%.1f", a*1000}') | $ratio | $(mb "$hk") | $(mb "$jk") |"
+  else
+    ratio=$(awk -v a="$hs" -v b="$js" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+    echo "| $hook | $n × $s × $p × $g | $size | $hs | $js | $ratio | $(mb "$hk") | $(mb "$jk") |"
+  fi
 done
+[ "${STARTUP:-1}" = 0 ] && exit 0
 # Start-up: the config calls run on every operator start for every hook.
 if command -v hyperfine >/dev/null; then
   echo

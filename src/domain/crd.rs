@@ -1,10 +1,13 @@
 //! The peer custom resources (`IstioFederation`, `IstioMulticluster`, `IstioMulticloud`), typed
 //! through serde. Hooks receive them as snapshot items whose `filterResult` is a projection of
 //! the object in the object's own shape, so the same types read a full object or a projection.
-//! `status.metadataCache` stays raw JSON here: it is untrusted and validated by its consumers.
+//! `status.metadataCache` stays raw JSON here: it is untrusted and validated by its consumers,
+//! either as a [`Value`] ([`PeerStatus`]) or as the text it came as, borrowed from the snapshot
+//! item ([`CachedPeer`]), from which the validators read their typed views directly.
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// API group/version of the three CRDs.
@@ -117,6 +120,35 @@ pub struct PeerStatus {
     pub conditions: Vec<Condition>,
 }
 
+/// [`MetadataCache`] with both documents kept as the JSON text they came as (`null` = absent),
+/// borrowed from the snapshot item: no tree is built before validation reads its typed view.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawMetadataCache<'a> {
+    #[serde(default, borrow)]
+    pub public: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub private: Option<&'a RawValue>,
+    #[serde(default)]
+    pub public_last_fetch_timestamp: Option<String>,
+    #[serde(default)]
+    pub private_last_fetch_timestamp: Option<String>,
+}
+
+/// [`PeerStatus`] over a [`RawMetadataCache`]: accepts exactly the statuses [`PeerStatus`] does.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawPeerStatus<'a> {
+    #[serde(default, borrow)]
+    pub metadata_cache: RawMetadataCache<'a>,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
+
+/// A peer whose cached documents are borrowed JSON text (see [`RawMetadataCache`]): how the
+/// consumers of the cache read peers.
+pub type CachedPeer<'a> = Peer<RawPeerStatus<'a>>;
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ObjectMeta {
     pub name: String,
@@ -137,7 +169,7 @@ pub struct Peer<S = PeerStatus> {
 pub type LenientPeer = Peer<Value>;
 
 #[derive(Deserialize)]
-#[serde(bound = "S: DeserializeOwned")]
+#[serde(bound = "S: Deserialize<'de>")]
 struct RawPeer<S> {
     metadata: ObjectMeta,
     spec: PeerSpec,
@@ -179,6 +211,25 @@ impl<S: DeserializeOwned + Default> Peer<S> {
                 Ok(v) => Peer::from_json(kind, &v),
                 Err(_) => Err(format!("{} <unnamed>: {e}", kind.kind())),
             },
+        }
+    }
+}
+
+impl<'a> CachedPeer<'a> {
+    /// Reads a peer from a snapshot item's JSON text, its cached documents borrowed from it.
+    /// Accepts exactly what [`Peer::from_raw`] accepts for a [`PeerStatus`], with its errors.
+    pub fn from_cached(kind: PeerKind, raw: &'a RawValue) -> Result<CachedPeer<'a>, String> {
+        match serde_json::from_str::<RawPeer<RawPeerStatus<'a>>>(raw.get()) {
+            Ok(raw) => Ok(Peer {
+                kind,
+                name: raw.metadata.name,
+                spec: raw.spec,
+                status: raw.status.unwrap_or_default(),
+            }),
+            // The error as the tree-reading path words it.
+            Err(e) => Err(Peer::<PeerStatus>::from_raw(kind, raw)
+                .err()
+                .unwrap_or_else(|| format!("{} <unnamed>: {e}", kind.kind()))),
         }
     }
 }

@@ -2,12 +2,21 @@
 //! everything read back from a CR's status (editable by anyone with access to the CR), passes
 //! through here before it is cached, rendered or trusted. Invalid *items* are dropped and
 //! reported as [`Dropped`]; an invalid *document* is an error naming the field.
+//!
+//! Documents come as [`Value`]s or as JSON text (`*_raw`, what the hooks read from snapshots).
+//! Text is read first as a typed, borrowed view of a well-formed document; only a document that
+//! does not fit that view, or one that would lose an item, is read as a [`Value`] and judged by
+//! the same rules item by item, so both paths give the same result, drops and messages.
 
 use crate::domain::metadata::{
     FederationPrivate, Gateway, MulticlusterPrivate, PublicMetadata, PublicService, ServicePort,
 };
 use crate::domain::pki::{self, CertInfo};
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
@@ -44,7 +53,21 @@ pub fn is_dns_label(s: &str) -> bool {
 
 /// RFC 1123 subdomain: dot-separated labels, ≤ 253 characters, no trailing dot.
 pub fn is_dns_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
+    !s.is_empty() && s.len() <= 253 && s.as_bytes().split(|b| *b == b'.').all(is_dns_label_bytes)
+}
+
+/// [`is_dns_label`] of bytes (one pass, for the hot path of every published hostname).
+fn is_dns_label_bytes(s: &[u8]) -> bool {
+    match (s.first(), s.last()) {
+        (Some(first), Some(last)) => {
+            s.len() <= 63
+                && *first != b'-'
+                && *last != b'-'
+                && s.iter()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+        }
+        _ => false,
+    }
 }
 
 /// Kubernetes label value, non-empty: ≤ 63 of `[A-Za-z0-9._-]`, alphanumeric at both ends.
@@ -122,6 +145,39 @@ fn array_field<'a>(obj: &'a Value, key: &str, doc: &str) -> Result<&'a Vec<Value
     }
 }
 
+/// A JSON object read as `T` (a derived struct): unlike `T` itself, never from an array, so
+/// that a typed view accepts only what [`Value::get`] would find fields in.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Object<T>, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+            type Value = Object<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Object<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Object)
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+/// Reads `raw` as the typed view `T`, or `None` when it does not fit (the caller then judges
+/// the document as a [`Value`]).
+fn view<'a, T: Deserialize<'a>>(raw: &'a RawValue) -> Option<T> {
+    serde_json::from_str::<Object<T>>(raw.get())
+        .ok()
+        .map(|o| o.0)
+}
+
+/// `raw` as a [`Value`], for the item-by-item path.
+fn tree(raw: &RawValue, doc: &str) -> Result<Value, String> {
+    serde_json::from_str(raw.get()).map_err(|e| format!("{doc}: {e}"))
+}
+
 /// Public metadata with its parsed root certificates. Structure only: the roots' validity in
 /// time and CA-ness are judged by the caller ([`root_problems`]).
 pub fn public_metadata_structure(v: &Value) -> Result<(PublicMetadata, Vec<CertInfo>), String> {
@@ -130,24 +186,73 @@ pub fn public_metadata_structure(v: &Value) -> Result<(PublicMetadata, Vec<CertI
         return Err(format!("{DOC}: expected a JSON object, got {}", short(v)));
     }
     let uuid = str_field(v, "clusterUUID", DOC)?;
-    if !is_cluster_uuid(uuid) {
-        return Err(format!(
-            "{DOC}: clusterUUID {} is not 1-64 characters of [A-Za-z0-9-]",
-            short(&Value::from(uuid))
-        ));
-    }
+    check_uuid(uuid)?;
     let key = str_field(v, "authnKeyPub", DOC)?;
-    pki::ed25519_public_key(key).map_err(|e| format!("{DOC}: authnKeyPub: {e}"))?;
+    check_key(key)?;
     let root = str_field(v, "rootCA", DOC)?;
-    let certs = pki::parse_certificates(root).map_err(|e| format!("{DOC}: rootCA: {e}"))?;
-    Ok((
-        PublicMetadata {
-            cluster_uuid: uuid.to_owned(),
-            authn_key_pub: key.to_owned(),
-            root_ca: root.to_owned(),
-        },
-        certs,
+    let certs = parse_roots(root)?;
+    Ok((public_of(uuid, key, root), certs))
+}
+
+fn check_uuid(uuid: &str) -> Result<(), String> {
+    if is_cluster_uuid(uuid) {
+        return Ok(());
+    }
+    Err(format!(
+        "public metadata: clusterUUID {} is not 1-64 characters of [A-Za-z0-9-]",
+        short(&Value::from(uuid))
     ))
+}
+
+fn check_key(key: &str) -> Result<(), String> {
+    pki::ed25519_public_key(key)
+        .map(drop)
+        .map_err(|e| format!("public metadata: authnKeyPub: {e}"))
+}
+
+fn parse_roots(root: &str) -> Result<Vec<CertInfo>, String> {
+    pki::parse_certificates(root).map_err(|e| format!("public metadata: rootCA: {e}"))
+}
+
+fn public_of(uuid: &str, key: &str, root: &str) -> PublicMetadata {
+    PublicMetadata {
+        cluster_uuid: uuid.to_owned(),
+        authn_key_pub: key.to_owned(),
+        root_ca: root.to_owned(),
+    }
+}
+
+/// The typed view of public metadata.
+#[derive(Deserialize)]
+struct PublicView<'a> {
+    #[serde(rename = "clusterUUID", borrow)]
+    cluster_uuid: Cow<'a, str>,
+    #[serde(rename = "authnKeyPub", borrow)]
+    authn_key_pub: Cow<'a, str>,
+    #[serde(rename = "rootCA", borrow)]
+    root_ca: Cow<'a, str>,
+}
+
+/// [`public_metadata_structure`] of a document given as JSON text.
+pub fn public_metadata_structure_raw(
+    raw: &RawValue,
+) -> Result<(PublicMetadata, Vec<CertInfo>), String> {
+    match view::<PublicView>(raw) {
+        Some(p)
+            if !p.cluster_uuid.is_empty()
+                && !p.authn_key_pub.is_empty()
+                && !p.root_ca.is_empty() =>
+        {
+            check_uuid(&p.cluster_uuid)?;
+            check_key(&p.authn_key_pub)?;
+            let certs = parse_roots(&p.root_ca)?;
+            Ok((
+                public_of(&p.cluster_uuid, &p.authn_key_pub, &p.root_ca),
+                certs,
+            ))
+        }
+        _ => public_metadata_structure(&tree(raw, "public metadata")?),
+    }
 }
 
 /// Problems that forbid trusting the given roots at `now`.
@@ -171,7 +276,7 @@ pub fn public_metadata(
 pub fn gateway(v: &Value) -> Result<Gateway, String> {
     let address = v.get("address").and_then(Value::as_str).unwrap_or_default();
     let port = v.get("port").and_then(port_of);
-    let address_ok = address.parse::<IpAddr>().is_ok() || is_dns_name(address);
+    let address_ok = is_gateway_address(address);
     match (address_ok, port) {
         (true, Some(port)) => Ok(Gateway {
             address: address.to_owned(),
@@ -183,6 +288,38 @@ pub fn gateway(v: &Value) -> Result<Gateway, String> {
         )),
         (_, None) => Err(format!("gateway {}: port must be 1-65535", short(v))),
     }
+}
+
+fn is_gateway_address(address: &str) -> bool {
+    address.parse::<IpAddr>().is_ok() || is_dns_name(address)
+}
+
+/// The typed view of a gateway item.
+#[derive(Deserialize)]
+struct GatewayView<'a> {
+    #[serde(borrow)]
+    address: Cow<'a, str>,
+    port: u16,
+}
+
+/// [`gateways`] of typed items, or `None` when an item would be dropped.
+fn gateways_view(items: Vec<Object<GatewayView<'_>>>) -> Option<Vec<Gateway>> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::with_capacity(items.len());
+    for Object(g) in items {
+        if g.port == 0 || !is_gateway_address(&g.address) || out.len() >= MAX_GATEWAYS {
+            return None;
+        }
+        let g = Gateway {
+            address: g.address.into_owned(),
+            port: g.port,
+        };
+        if seen.insert(g.clone()) {
+            out.push(g);
+        }
+    }
+    out.sort();
+    Some(out)
 }
 
 fn gateways(items: &[Value], dropped: &mut Vec<Dropped>) -> Vec<Gateway> {
@@ -338,6 +475,144 @@ pub fn federation_private(
     })
 }
 
+/// The typed view of a port item.
+#[derive(Deserialize)]
+struct PortView<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    port: u16,
+}
+
+/// The typed view of a public service item.
+#[derive(Deserialize)]
+struct ServiceView<'a> {
+    #[serde(borrow)]
+    hostname: Cow<'a, str>,
+    #[serde(borrow)]
+    ports: Vec<Object<PortView<'a>>>,
+}
+
+/// The typed view of `private/federation.json`.
+#[derive(Deserialize)]
+struct FederationPrivateView<'a> {
+    #[serde(rename = "ingressGateways", borrow)]
+    ingress_gateways: Vec<Object<GatewayView<'a>>>,
+    #[serde(rename = "publicServices", borrow)]
+    public_services: Vec<Object<ServiceView<'a>>>,
+}
+
+/// [`service`] of a typed item, or `None` when it (or one of its ports) would be dropped.
+fn service_view(s: ServiceView<'_>, suffix: &str) -> Option<PublicService> {
+    let hostname = s.hostname;
+    if !is_dns_name(&hostname)
+        || !hostname.ends_with(suffix)
+        || hostname.len() == suffix.len()
+        || s.ports.is_empty()
+        || s.ports.len() > MAX_PORTS
+    {
+        return None;
+    }
+    let mut out: Vec<ServicePort> = Vec::with_capacity(s.ports.len());
+    for Object(p) in s.ports {
+        if p.port == 0 || !is_dns_label(&p.name) || out.iter().any(|q| q.port == p.port) {
+            return None;
+        }
+        let protocol = crate::domain::metadata::port_protocol(&p.name).to_owned();
+        out.push(ServicePort {
+            name: p.name.into_owned(),
+            port: p.port,
+            protocol: Some(protocol),
+        });
+    }
+    out.sort_by_key(|p| p.port);
+    Some(PublicService {
+        hostname: hostname.into_owned(),
+        ports: out,
+    })
+}
+
+/// [`federation_private`] of a typed document, or `None` when an item would be dropped.
+fn federation_private_view(
+    v: FederationPrivateView<'_>,
+    trust_domain: &str,
+) -> Option<FederationPrivate> {
+    if v.public_services.len() > MAX_SERVICES {
+        return None;
+    }
+    let ingress_gateways = gateways_view(v.ingress_gateways)?;
+    let suffix = format!(".svc.{trust_domain}");
+    let mut public_services = Vec::with_capacity(v.public_services.len());
+    for Object(s) in v.public_services {
+        public_services.push(service_view(s, &suffix)?);
+    }
+    public_services.sort();
+    // A hostname published twice loses its second definition: the item-by-item path says so.
+    if public_services
+        .windows(2)
+        .any(|w| w[0].hostname == w[1].hostname)
+    {
+        return None;
+    }
+    Some(FederationPrivate {
+        ingress_gateways,
+        public_services,
+    })
+}
+
+/// [`federation_private`] of a document given as JSON text.
+pub fn federation_private_raw(
+    raw: &RawValue,
+    trust_domain: &str,
+) -> Result<Validated<FederationPrivate>, String> {
+    if let Some(value) =
+        view::<FederationPrivateView>(raw).and_then(|v| federation_private_view(v, trust_domain))
+    {
+        return Ok(Validated {
+            value,
+            dropped: Vec::new(),
+        });
+    }
+    federation_private(&tree(raw, "private federation metadata")?, trust_domain)
+}
+
+/// The typed view of `private/multicluster.json`.
+#[derive(Deserialize)]
+struct MulticlusterPrivateView<'a> {
+    #[serde(rename = "ingressGateways", borrow)]
+    ingress_gateways: Vec<Object<GatewayView<'a>>>,
+    #[serde(rename = "apiHost", borrow)]
+    api_host: Cow<'a, str>,
+    #[serde(rename = "networkName", borrow)]
+    network_name: Cow<'a, str>,
+    #[serde(rename = "clusterID", default, borrow)]
+    cluster_id: Option<Cow<'a, str>>,
+}
+
+/// [`multicluster_private`] of a document given as JSON text.
+pub fn multicluster_private_raw(raw: &RawValue) -> Result<Validated<MulticlusterPrivate>, String> {
+    let fast = view::<MulticlusterPrivateView>(raw).and_then(|v| {
+        if !is_host_port(&v.api_host)
+            || !is_label_value(&v.network_name)
+            || v.cluster_id.as_deref().is_some_and(|c| !is_label_value(c))
+        {
+            return None;
+        }
+        Some(MulticlusterPrivate {
+            ingress_gateways: gateways_view(v.ingress_gateways)?,
+            api_host: v.api_host.into_owned(),
+            network_name: v.network_name.into_owned(),
+            cluster_id: v.cluster_id.map(Cow::into_owned).unwrap_or_default(),
+        })
+    });
+    match fast {
+        Some(value) => Ok(Validated {
+            value,
+            dropped: Vec::new(),
+        }),
+        None => multicluster_private(&tree(raw, "private multicluster metadata")?),
+    }
+}
+
 /// `private/multicluster.json`.
 pub fn multicluster_private(v: &Value) -> Result<Validated<MulticlusterPrivate>, String> {
     const DOC: &str = "private multicluster metadata";
@@ -444,6 +719,99 @@ mod tests {
             .unwrap_err()
             .contains("publicServices must be set"));
         assert!(federation_private(&json!([1]), "x").is_err());
+    }
+
+    /// The text readers give exactly what the tree readers give, drops and errors included:
+    /// well-formed documents through the typed view, the others item by item.
+    #[test]
+    fn raw_readers_equal_tree_readers() {
+        let raw = |v: &Value| serde_json::value::to_raw_value(v).unwrap();
+        let svc = |host: &str, ports: Value| json!({"hostname": host, "ports": ports});
+        let ok_ports = json!([{"name": "http", "port": 80, "protocol": "TCP"}, {"name": "grpc-a", "port": 81}]);
+        let gw = json!({"address": "1.2.3.4", "port": 15443});
+        let host = "a.x.svc.cluster-b.local";
+        let feds = vec![
+            json!({"ingressGateways": [gw, {"address": "gw.b.example.com", "port": 1}, gw], "publicServices": [svc("b.x.svc.cluster-b.local", ok_ports.clone()), svc(host, json!([{"name": "tcp", "port": 2}, {"name": "tls", "port": 1}]))]}),
+            json!({"ingressGateways": [], "publicServices": []}),
+            json!({"ingressGateways": [gw], "publicServices": [svc(host, ok_ports.clone()), svc(host, ok_ports.clone())]}),
+            json!({"ingressGateways": [gw], "publicServices": [svc("a.x.svc.cluster-c.local", ok_ports.clone())]}),
+            json!({"ingressGateways": [gw], "publicServices": [svc("A.x.svc.cluster-b.local", ok_ports.clone())]}),
+            json!({"ingressGateways": [gw], "publicServices": [svc(host, json!([]))]}),
+            json!({"ingressGateways": [gw], "publicServices": [svc(host, json!([{"name": "a", "port": 1}, {"name": "b", "port": 1}]))]}),
+            json!({"ingressGateways": [gw], "publicServices": [svc(host, json!([{"name": "a", "port": 0}]))]}),
+            json!({"ingressGateways": [gw], "publicServices": [svc(host, json!([{"name": "a", "port": 70000}]))]}),
+            json!({"ingressGateways": [gw], "publicServices": [svc(host, json!([{"name": "a", "port": 1.0}]))]}),
+            json!({"ingressGateways": [gw], "publicServices": [svc(host, json!([["a", 1]]))]}),
+            json!({"ingressGateways": [["1.2.3.4", 1]], "publicServices": []}),
+            json!({"ingressGateways": [{"address": "x y", "port": 1}], "publicServices": []}),
+            json!({"ingressGateways": [{"address": "1.1.1.1", "port": 0}], "publicServices": []}),
+            json!({"ingressGateways": [gw], "publicServices": [{"hostname": 5, "ports": []}]}),
+            json!({"ingressGateways": [gw], "publicServices": null}),
+            json!({"ingressGateways": [gw]}),
+            json!([1]),
+            json!(null),
+        ];
+        for doc in &feds {
+            let want = federation_private(doc, "cluster-b.local");
+            assert_eq!(
+                federation_private_raw(&raw(doc), "cluster-b.local"),
+                want,
+                "{doc}"
+            );
+        }
+        let many: Vec<Value> = (0..=MAX_GATEWAYS)
+            .map(|i| json!({"address": format!("10.0.0.{i}"), "port": 1}))
+            .collect();
+        let doc = json!({"ingressGateways": many, "publicServices": []});
+        assert_eq!(
+            federation_private_raw(&raw(&doc), "b"),
+            federation_private(&doc, "b")
+        );
+        // Escapes in names are read as the tree reads them.
+        let text = r#"{"ingressGateways":[],"publicServices":[{"hostname":"a\u002ex.svc.b","ports":[{"name":"h","port":1}]}]}"#;
+        let doc: Value = serde_json::from_str(text).unwrap();
+        let raw_doc = RawValue::from_string(text.to_owned()).unwrap();
+        let got = federation_private_raw(&raw_doc, "b").unwrap();
+        assert_eq!(got.value.public_services[0].hostname, "a.x.svc.b");
+        assert_eq!(Ok(got), federation_private(&doc, "b"));
+
+        let mcs = vec![
+            json!({"ingressGateways": [gw], "apiHost": "api.b.example.com:443", "networkName": "n-1", "clusterID": "c"}),
+            json!({"ingressGateways": [gw], "apiHost": "api.b.example.com", "networkName": "n-1", "clusterID": null}),
+            json!({"ingressGateways": [gw], "apiHost": "api.b.example.com", "networkName": "n-1", "clusterID": ""}),
+            json!({"ingressGateways": [gw], "apiHost": "", "networkName": "n-1"}),
+            json!({"ingressGateways": [{"address": "x y", "port": 1}], "apiHost": "a.b", "networkName": "n"}),
+            json!({"ingressGateways": [gw], "apiHost": "a.b", "networkName": 5}),
+            json!({"apiHost": "a.b", "networkName": "n"}),
+        ];
+        for doc in &mcs {
+            assert_eq!(
+                multicluster_private_raw(&raw(doc)),
+                multicluster_private(doc),
+                "{doc}"
+            );
+        }
+
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/fixtures");
+        let read = |f: &str| std::fs::read_to_string(fixtures.join(f)).unwrap();
+        let (key, root) = (read("ed25519-a.pub"), read("root-a.pem"));
+        let publics = vec![
+            json!({"clusterUUID": "u-1", "authnKeyPub": key, "rootCA": root}),
+            json!({"clusterUUID": "u 1", "authnKeyPub": key, "rootCA": root}),
+            json!({"clusterUUID": "", "authnKeyPub": key, "rootCA": root}),
+            json!({"clusterUUID": "u", "authnKeyPub": "x", "rootCA": root}),
+            json!({"clusterUUID": "u", "authnKeyPub": key, "rootCA": "x"}),
+            json!({"clusterUUID": "u", "authnKeyPub": key}),
+            json!({"clusterUUID": 1, "authnKeyPub": key, "rootCA": root}),
+            json!("x"),
+        ];
+        for doc in &publics {
+            assert_eq!(
+                public_metadata_structure_raw(&raw(doc)),
+                public_metadata_structure(doc),
+                "{doc}"
+            );
+        }
     }
 
     #[test]

@@ -66,13 +66,33 @@ pub(crate) fn read_peers<S: serde::de::DeserializeOwned + Default>(
     out
 }
 
-/// [`read_peers`] one at a time, sorted by name: only the names are read up front, and each
-/// peer (its cached documents) is built when the iterator reaches it, so a consumer that keeps
-/// only what it derives from a peer holds one peer's cache in memory at a time.
-pub(crate) fn peers_by_name<'a>(
+/// The peers of `kinds` with their cached documents borrowed from the snapshot text
+/// ([`crate::domain::crd::CachedPeer`]), in snapshot (name) order; what the consumers of the
+/// cache read. Unreadable CRs are skipped with a warning, as in [`read_peers`].
+pub(crate) fn cached_peers<'a>(
     snapshots: &'a crate::runtime::Snapshots,
     kinds: &[crate::domain::crd::PeerKind],
-) -> impl Iterator<Item = crate::domain::crd::Peer> + 'a {
+) -> Vec<crate::domain::crd::CachedPeer<'a>> {
+    let mut out = Vec::new();
+    for kind in kinds {
+        for item in snapshots.get_raw(kind.binding()) {
+            match crate::domain::crd::CachedPeer::from_cached(*kind, item) {
+                Ok(p) => out.push(p),
+                Err(e) => tracing::warn!(error = %e, "skipping unreadable peer object"),
+            }
+        }
+    }
+    out
+}
+
+/// [`cached_peers`] sorted by name (stable: snapshot order among equal names), unreadable CRs
+/// included as the warning to log (`skipping unreadable peer object`) when the caller reaches
+/// them, so that warnings come in the same order as the peers they sit between. An unreadable
+/// CR sorts by the name it has, if any.
+pub(crate) fn cached_peers_by_name<'a>(
+    snapshots: &'a crate::runtime::Snapshots,
+    kinds: &[crate::domain::crd::PeerKind],
+) -> Vec<Result<crate::domain::crd::CachedPeer<'a>, String>> {
     #[derive(serde::Deserialize)]
     struct Meta {
         name: String,
@@ -81,24 +101,52 @@ pub(crate) fn peers_by_name<'a>(
     struct NameOnly {
         metadata: Meta,
     }
-    let mut items: Vec<(
-        String,
-        crate::domain::crd::PeerKind,
-        &'a serde_json::value::RawValue,
-    )> = Vec::new();
+    type Read<'a> = Result<crate::domain::crd::CachedPeer<'a>, String>;
+    let mut items: Vec<(String, Read<'a>)> = Vec::new();
     for kind in kinds {
         for item in snapshots.get_raw(kind.binding()) {
-            // An item without a readable name fails (and is skipped with a warning) below.
-            let name = serde_json::from_str::<NameOnly>(item.get())
-                .map(|n| n.metadata.name)
-                .unwrap_or_default();
-            items.push((name, *kind, item));
+            let peer = crate::domain::crd::CachedPeer::from_cached(*kind, item);
+            let name = match &peer {
+                Ok(p) => p.name.clone(),
+                // An item without a readable name sorts first.
+                Err(_) => serde_json::from_str::<NameOnly>(item.get())
+                    .map(|n| n.metadata.name)
+                    .unwrap_or_default(),
+            };
+            items.push((name, peer));
         }
     }
     items.sort_by(|a, b| a.0.cmp(&b.0));
-    items.into_iter().filter_map(|(_, kind, item)| {
-        crate::domain::crd::Peer::from_raw(kind, item)
-            .map_err(|e| tracing::warn!(error = %e, "skipping unreadable peer object"))
-            .ok()
+    items.into_iter().map(|(_, peer)| peer).collect()
+}
+
+/// `f` over `items`, in order, on up to `available_parallelism()` scoped threads of at least
+/// `per_thread` items each (on the calling thread alone below that). `f` must be pure (no logs,
+/// no metrics: their order would depend on scheduling); the caller reports in item order.
+pub(crate) fn par_map<T: Sync, U: Send>(
+    items: &[T],
+    per_thread: usize,
+    f: impl Fn(&T) -> U + Sync,
+) -> anyhow::Result<Vec<U>> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores.min(items.len() / per_thread.max(1)).max(1);
+    if threads == 1 {
+        return Ok(items.iter().map(&f).collect());
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<U>>()))
+            .collect();
+        let mut out = Vec::with_capacity(items.len());
+        for h in handles {
+            let part = h
+                .join()
+                .map_err(|_| anyhow::anyhow!("a worker thread panicked"))?;
+            out.extend(part);
+        }
+        Ok(out)
     })
 }

@@ -8,7 +8,7 @@
 //! only when it verifies with our own public key, carries exactly the claims we would issue and
 //! lives more than 30 days; otherwise a new 366-day token is signed with our private key.
 
-use crate::domain::crd::{Peer, PeerKind, PEER_CACHE_JQ_FILTER};
+use crate::domain::crd::{CachedPeer, PeerKind, PEER_CACHE_JQ_FILTER};
 use crate::domain::jwt::{self, AuthError, Scope};
 use crate::domain::metadata::{AuthnKeypair, Gateway, MulticlusterPrivate, PublicMetadata};
 use crate::domain::settings::Settings;
@@ -151,10 +151,10 @@ fn skip(reason: &'static str, message: impl Into<String>) -> Skip {
 
 /// Multicluster peers of both kinds, `IstioMulticluster` first, each name once: an
 /// `IstioMulticloud` named like an `IstioMulticluster` would render the same remote secret.
-fn unique_peers(snapshots: &Snapshots, metrics: &mut Metrics) -> Vec<Peer> {
+fn unique_peers<'a>(snapshots: &'a Snapshots, metrics: &mut Metrics) -> Vec<CachedPeer<'a>> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    for peer in super::read_peers(snapshots, &[PeerKind::Multicluster, PeerKind::Multicloud]) {
+    for peer in super::cached_peers(snapshots, &[PeerKind::Multicluster, PeerKind::Multicloud]) {
         if seen.insert(peer.name.clone()) {
             out.push(peer);
         } else {
@@ -174,28 +174,28 @@ fn unique_peers(snapshots: &Snapshots, metrics: &mut Metrics) -> Vec<Peer> {
 
 /// The peer's cached metadata, validated again (SPEC §5.3): status is editable by anyone with
 /// access to the CR. Invalid gateway items are dropped with a warning.
-fn validated_cache(peer: &Peer) -> Result<(PublicMetadata, MulticlusterPrivate), Skip> {
+fn validated_cache(peer: &CachedPeer<'_>) -> Result<(PublicMetadata, MulticlusterPrivate), Skip> {
     let kind = peer.kind.kind();
     let cache = &peer.status.metadata_cache;
-    let Some(public) = cache.public.as_ref().filter(|v| !v.is_null()) else {
+    let Some(public) = cache.public else {
         return Err(skip(
             "NoPublicMetadata",
             format!("public metadata for {kind} wasn't fetched yet"),
         ));
     };
-    let (public, _roots) = validate::public_metadata_structure(public).map_err(|e| {
+    let (public, _roots) = validate::public_metadata_structure_raw(public).map_err(|e| {
         skip(
             "InvalidPublicMetadata",
             format!("cached public metadata for {kind} is invalid: {e}"),
         )
     })?;
-    let Some(private) = cache.private.as_ref().filter(|v| !v.is_null()) else {
+    let Some(private) = cache.private else {
         return Err(skip(
             "NoPrivateMetadata",
             format!("private metadata for {kind} wasn't fetched yet"),
         ));
     };
-    let private = validate::multicluster_private(private).map_err(|e| {
+    let private = validate::multicluster_private_raw(private).map_err(|e| {
         skip(
             "InvalidPrivateMetadata",
             format!("cached private metadata for {kind} is invalid: {e}"),
@@ -229,7 +229,7 @@ struct Context<'a> {
 impl Context<'_> {
     /// An item for the peer; its `api_jwt` is empty when a new token is to be signed (by
     /// [`Context::sign_new_tokens`], which needs the signer this has loaded).
-    fn item(&self, peer: &Peer, metrics: &mut Metrics) -> Result<Multicluster, Skip> {
+    fn item(&self, peer: &CachedPeer<'_>, metrics: &mut Metrics) -> Result<Multicluster, Skip> {
         let (public, private) = validated_cache(peer)?;
         let enable_ingress_gateway = peer.enable_ingress_gateway();
         if enable_ingress_gateway && private.ingress_gateways.is_empty() {

@@ -6,7 +6,7 @@
 //! is validated again here (SPEC §5.3): a broken document is ignored, and a root that is not a CA
 //! or not valid now is never trusted. The local root is never part of the remote bundle.
 
-use crate::domain::crd::{Peer, PeerKind};
+use crate::domain::crd::{CachedPeer, PeerKind};
 use crate::domain::metadata::RemotePublicMetadata;
 use crate::domain::pki::{self, CertInfo};
 use crate::domain::settings::Settings;
@@ -69,7 +69,7 @@ impl Hook for UpdateCaBundle {
         if settings.multicluster_enabled {
             kinds.extend([PeerKind::Multicluster, PeerKind::Multicloud]);
         }
-        let peers = super::read_peers(input.snapshots, &kinds);
+        let peers = super::cached_peers(input.snapshots, &kinds);
         let local = LocalIdentity {
             cluster_uuid: &settings.cluster_uuid,
             cluster_domain: &settings.cluster_domain,
@@ -116,7 +116,10 @@ fn local_root_fingerprints(values: &Value) -> BTreeSet<String> {
 }
 
 /// The trust domain a peer's roots are trusted for, or why the peer is skipped.
-fn trust_domain<'a>(peer: &'a Peer, local_domain: &'a str) -> Result<&'a str, &'static str> {
+fn trust_domain<'a>(
+    peer: &'a CachedPeer<'_>,
+    local_domain: &'a str,
+) -> Result<&'a str, &'static str> {
     if peer.kind.is_multicluster() {
         return Ok(local_domain);
     }
@@ -137,7 +140,7 @@ struct BundleRoot {
 
 /// Builds `remotePublicMetadata` and `trustBundle` from the peers, in order.
 fn collect(
-    peers: &[Peer],
+    peers: &[CachedPeer<'_>],
     local: &LocalIdentity<'_>,
     now: DateTime<Utc>,
     metrics: &mut Metrics,
@@ -156,17 +159,11 @@ fn collect(
                 continue;
             }
         };
-        let Some(raw) = peer
-            .status
-            .metadata_cache
-            .public
-            .as_ref()
-            .filter(|v| !v.is_null())
-        else {
+        let Some(raw) = peer.status.metadata_cache.public else {
             tracing::warn!(kind, name, "public metadata for {kind} wasn't fetched yet");
             continue;
         };
-        let (public, certs) = match validate::public_metadata_structure(raw) {
+        let (public, certs) = match validate::public_metadata_structure_raw(raw) {
             Ok(v) => v,
             Err(e) => {
                 tracing::warn!(kind, name, error = %e, "ignoring invalid cached public metadata");
@@ -229,7 +226,7 @@ fn add_roots(
     roots: &mut BTreeMap<String, BundleRoot>,
     certs: Vec<CertInfo>,
     domain: &str,
-    peer: &Peer,
+    peer: &CachedPeer<'_>,
     local: &LocalIdentity<'_>,
     now: DateTime<Utc>,
     metrics: &mut Metrics,

@@ -75,13 +75,7 @@ pub fn run(hook: &dyn Hook, files: &Files) -> Result<(), String> {
             std::fs::read(p).map_err(|e| format!("binding context {}: {e}", p.display()))?,
             p.display().to_string(),
         ),
-        None => {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .map_err(|e| format!("binding context <stdin>: {e}"))?;
-            (buf, "<stdin>".to_owned())
-        }
+        None => (read_stdin()?, "<stdin>".to_owned()),
     };
     let contexts = binding::parse(&bc_bytes, &bc_source)?;
     drop(bc_bytes);
@@ -104,6 +98,32 @@ pub fn run(hook: &dyn Hook, files: &Files) -> Result<(), String> {
     Ok(())
 }
 
+/// All of stdin. Read through a duplicate of its descriptor as a [`std::fs::File`], so that a
+/// redirected file is read into one buffer of its size (no doubling and copying of megabytes);
+/// a pipe reads as before.
+fn read_stdin() -> Result<Vec<u8>, String> {
+    use std::os::fd::AsFd;
+    let err = |e: std::io::Error| format!("binding context <stdin>: {e}");
+    let stdin = std::io::stdin();
+    let mut buf = Vec::new();
+    match stdin.as_fd().try_clone_to_owned() {
+        Ok(fd) => std::fs::File::from(fd).read_to_end(&mut buf).map_err(err)?,
+        Err(_) => stdin.lock().read_to_end(&mut buf).map_err(err)?,
+    };
+    Ok(buf)
+}
+
+/// Stdout without its line buffering (which scans every write for a newline): a duplicate of
+/// its descriptor, or stdout itself when that fails.
+fn raw_stdout() -> Box<dyn std::io::Write> {
+    use std::os::fd::AsFd;
+    let stdout = std::io::stdout();
+    match stdout.as_fd().try_clone_to_owned() {
+        Ok(fd) => Box::new(std::fs::File::from(fd)),
+        Err(_) => Box::new(stdout),
+    }
+}
+
 fn write(outcome: &Outcome, files: &Files) -> Result<(), String> {
     use std::io::Write;
     let write_file = |path: &Path, text: &str| {
@@ -120,7 +140,7 @@ fn write(outcome: &Outcome, files: &Files) -> Result<(), String> {
         }
         Some(_) => {}
         None => {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, raw_stdout());
             serde_json::to_writer(&mut out, patch)
                 .map_err(std::io::Error::from)
                 .and_then(|_| out.write_all(b"\n"))
