@@ -112,6 +112,40 @@ class Stack:
                 return int(pid)
         raise RuntimeError("istiod a's pid not found in out/clusters/pids")
 
+    def pids(self):
+        out = {}
+        for line in open(os.path.join(S.OUT, "pids")):
+            pid, c, name = line.split()[:3]
+            if c == "a" and os.path.exists(f"/proc/{pid}"):
+                out[name] = int(pid)
+        return out
+
+    def tree_rss_mb(self, pid):
+        """Resident memory of a process and its descendants (pilot-agent and its Envoy)."""
+        children = {}
+        for d in os.listdir("/proc"):
+            if d.isdigit():
+                try:
+                    ppid = int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                children.setdefault(ppid, []).append(int(d))
+        total, todo = 0.0, [pid]
+        while todo:
+            p = todo.pop()
+            try:
+                total += self.rss_mb(p)[0]
+            except (OSError, AttributeError):
+                pass
+            todo += children.get(p, [])
+        return round(total)
+
+    def memory(self):
+        names = {"istiod": "istiod", "addon-operator": "addon-operator", "kube-apiserver": "kube-apiserver", "etcd": "etcd",
+                 "foo sidecar (pilot-agent + Envoy)": "pod-foo-istio-proxy", "ingress gateway (pilot-agent + Envoy)": "pod-ingressgateway"}
+        pids = self.pids()
+        return {label: self.tree_rss_mb(pids[n]) for label, n in names.items() if n in pids}
+
     def rss_mb(self, pid):
         status = open(f"/proc/{pid}/status").read()
         get = lambda k: int(re.search(rf"^{k}:\s+(\d+) kB", status, re.M).group(1)) / 1024
@@ -383,6 +417,7 @@ def run_size(stack, n, s, ca, server, peers, timeout):
         pid = stack.istiod_pid()
         rss, hwm = stack.rss_mb(pid)
         r["istiodRssMB"], r["istiodPeakRssMB"] = round(rss), round(hwm)
+        r["memoryMB"] = stack.memory()
         r["standalone"] = standalone(stack)
         # One service added in peer 0.
         if r["convergeSeconds"] is not None:
