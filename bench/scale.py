@@ -11,7 +11,7 @@ size the harness applies the N `IstioFederation` objects to a's kube-apiserver a
 - convergence: objects applied -> every host of every peer in istiod a's registry (istiod's own
   `pilot_services` gauge polled, then the hosts checked once in `/debug/registryz`);
 - one `fetch-remote-metadata` poll with all peers unchanged: wall and CPU from addon-operator's
-  own per-hook metrics, bytes on a's network interface during the poll;
+  own per-hook metrics, bytes to and from the peers' exporters (the bridge's host end) during it;
 - every hook's runs under addon-operator (addon_operator_module_hook_run_* metrics, deltas over
   the size's run) and standalone on the live objects (the hook's binding context built from the
   apiserver's objects through the hook's own jqFilter, timed with /usr/bin/time);
@@ -151,17 +151,6 @@ class Stack:
         get = lambda k: int(re.search(rf"^{k}:\s+(\d+) kB", status, re.M).group(1)) / 1024
         return get("VmRSS"), get("VmHWM")
 
-    def iface_bytes(self):
-        """rx+tx bytes of a's interfaces other than loopback (peers and cluster b are outside)."""
-        text = sh("ip", "netns", "exec", self.ns, "cat", "/proc/net/dev")
-        total = 0
-        for line in text.splitlines()[2:]:
-            name, data = line.split(":", 1)
-            if name.strip() != "lo":
-                f = data.split()
-                total += int(f[0]) + int(f[8])
-        return total
-
 
 def ensure_stack():
     path = os.path.join(S.OUT, "a", "stack.json")
@@ -244,6 +233,17 @@ class Peers:
                                       env={"RUST_LOG": "warn"}))
         for i in range(n):
             S.wait_for(f"exporter {i}", lambda i=i: S.port_open(BRIDGE, PORT0 + i), timeout=60)
+
+    @staticmethod
+    def io_bytes():
+        """Bytes through the host end of the bridge (rx + tx of `ih-br` in the root namespace):
+        traffic between the clusters and processes of the root namespace, i.e. the peers'
+        exporters; frames forwarded between the clusters' own interfaces are not counted there."""
+        for line in open("/proc/net/dev"):
+            if ":" in line and line.split(":", 1)[0].strip() == "ih-br":
+                f = line.split(":", 1)[1].split()
+                return int(f[0]) + int(f[8])
+        return 0
 
     def stop(self):
         for p in self.procs:
@@ -404,14 +404,14 @@ def run_size(stack, n, s, ca, server, peers, timeout):
         r["hooksUnderAddonOperator"] = hook_stats(ao0, ao1)
         # One poll with every peer unchanged: the next scheduled fetch-remote-metadata run.
         time.sleep(5)
-        m0, b0 = stack.addon_operator(), stack.iface_bytes()
+        m0, b0 = stack.addon_operator(), ex.io_bytes()
         count = lambda m: sum(v for (k, lab), v in m.items() if k == "addon_operator_module_hook_run_seconds_count"
                               and "fetch" in dict(lab).get("hook", ""))
         c0, tq = count(m0), time.time()
         while count(stack.addon_operator()) <= c0 and time.time() - tq < 60:
             time.sleep(0.5)
-        m1, b1 = stack.addon_operator(), stack.iface_bytes()
-        r["unchangedPoll"] = {**hook_stats(m0, m1).get("fetch-remote-metadata", {}), "ifaceBytes": b1 - b0}
+        m1, b1 = stack.addon_operator(), ex.io_bytes()
+        r["unchangedPoll"] = {**hook_stats(m0, m1).get("fetch-remote-metadata", {}), "exporterBytes": b1 - b0}
         r["helmRelease"] = helm_release(stack)
         r["objects"] = objects(stack)
         pid = stack.istiod_pid()
@@ -450,7 +450,7 @@ def markdown(results):
         o = r.get("objects", {})
         se, dr = o.get("ServiceEntry", {}), o.get("DestinationRule", {})
         conv = f"{r['convergeSeconds']} s" if r.get("convergeSeconds") is not None else f"not within the timeout ({r.get('pilotServices')} services)"
-        poll = f"{p.get('wall', 0):.2f} s / {p.get('cpu', 0):.2f} s / {p.get('ifaceBytes', 0) / 1024:.0f} KiB" if p else "n/a"
+        poll = f"{p.get('wall', 0):.2f} s / {p.get('cpu', 0):.2f} s / {p.get('exporterBytes', 0) / 1024:.0f} KiB" if p else "n/a"
         rel = (f"{h.get('releaseFieldBytes', 0) / 1048576:.2f} MiB (v{h.get('version')}, {h.get('status')}; "
                f"{h.get('manifestBytes', 0) / 1048576:.1f} / {h.get('valuesBytes', 0) / 1048576:.1f} MiB)") if h else "n/a"
         rows.append(f"| {r['peers']} × {r['services']} | {r['hosts']:,} | {conv} | {poll} | {r.get('serviceAddedSeconds')} s | {rel} | "
