@@ -894,7 +894,7 @@ def up(scenario):
         say(f"{c}: first cross-cluster request answered {time.time() - t_peers:.1f}s after the peer objects were applied")
     for c, cl in clusters.items():
         write_stack_json(cl)
-    print(status_text(scenario))
+    print(status_text())
 
 
 def first_request(c, scenario):
@@ -950,7 +950,7 @@ def write_stack_json(cl):
         json.dump(doc, f, indent=2)
 
 
-def status_text(scenario=None):
+def status_text():
     lines = []
     for c in CLUSTERS:
         path = os.path.join(OUT, c, "stack.json")
@@ -970,7 +970,9 @@ def status_text(scenario=None):
             lines.append(f"  trusted remote root for {e.get('trustDomains')}: {len(e.get('pem', ''))} bytes PEM")
         for se in k.list("ServiceEntry", "d8-istio"):
             eps = ", ".join(f"{e['address']}:{list(e.get('ports', {}).values())}" for e in se["spec"].get("endpoints", []))
-            lines.append(f"  ServiceEntry {se['metadata']['name']}: {se['spec']['hosts']} -> {eps}")
+            hosts = se["spec"]["hosts"]
+            shown = hosts if len(hosts) <= 5 else hosts[:5] + [f"… {len(hosts) - 5} more"]
+            lines.append(f"  ServiceEntry {se['metadata']['name']}: {shown} -> {eps}")
         for s in k.list("Secret", "d8-istio", "istio/multiCluster=true"):
             lines.append(f"  remote secret {s['metadata']['name']}")
         try:
