@@ -157,17 +157,18 @@ class Stack:
 
 
 def ensure_stack():
+    """The running federation stack, else one brought up here: (stack, brought up here)."""
     path = os.path.join(S.OUT, "a", "stack.json")
     if os.path.exists(path):
         try:
             st = Stack()
             if st.kube.ready():
-                return st
+                return st, False
         except Exception:  # noqa: BLE001 - brought up below
             pass
     log("bringing up the federation stack (make clusters SCENARIO=federation)")
     subprocess.run([sys.executable, os.path.join(REPO, "stack", "clusters.py"), "up", "--scenario", "federation"], check=True)
-    return Stack()
+    return Stack(), True
 
 
 def make_pki(n):
@@ -492,8 +493,7 @@ def main():
     args = ap.parse_args()
     sizes = [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",")]
     os.makedirs(OUT, exist_ok=True)
-    started = not os.path.exists(os.path.join(S.OUT, "a", "stack.json"))
-    stack = ensure_stack()
+    stack, started = ensure_stack()
     add_hosts_entry(stack)
     if not args.default_sidecar:
         scope_sidecar(stack)
