@@ -54,16 +54,7 @@ pub(crate) fn read_peers<S: serde::de::DeserializeOwned + Default>(
     snapshots: &crate::runtime::Snapshots,
     kinds: &[crate::domain::crd::PeerKind],
 ) -> Vec<crate::domain::crd::Peer<S>> {
-    let mut out = Vec::new();
-    for kind in kinds {
-        for item in snapshots.get_raw(kind.binding()) {
-            match crate::domain::crd::Peer::from_raw(*kind, item) {
-                Ok(p) => out.push(p),
-                Err(e) => tracing::warn!(error = %e, "skipping unreadable peer object"),
-            }
-        }
-    }
-    out
+    each_peer(snapshots, kinds, crate::domain::crd::Peer::from_raw)
 }
 
 /// The peers of `kinds` with their cached documents borrowed from the snapshot text
@@ -73,10 +64,24 @@ pub(crate) fn cached_peers<'a>(
     snapshots: &'a crate::runtime::Snapshots,
     kinds: &[crate::domain::crd::PeerKind],
 ) -> Vec<crate::domain::crd::CachedPeer<'a>> {
+    each_peer(
+        snapshots,
+        kinds,
+        crate::domain::crd::CachedPeer::from_cached,
+    )
+}
+
+/// `read` of every snapshot item of the bindings of `kinds`, in order; an item it cannot read
+/// is skipped with a warning, so one broken object never blocks the others.
+fn each_peer<'a, P, E: std::fmt::Display>(
+    snapshots: &'a crate::runtime::Snapshots,
+    kinds: &[crate::domain::crd::PeerKind],
+    read: impl Fn(crate::domain::crd::PeerKind, &'a serde_json::value::RawValue) -> Result<P, E>,
+) -> Vec<P> {
     let mut out = Vec::new();
     for kind in kinds {
         for item in snapshots.get_raw(kind.binding()) {
-            match crate::domain::crd::CachedPeer::from_cached(*kind, item) {
+            match read(*kind, item) {
                 Ok(p) => out.push(p),
                 Err(e) => tracing::warn!(error = %e, "skipping unreadable peer object"),
             }
@@ -118,35 +123,4 @@ pub(crate) fn cached_peers_by_name<'a>(
     }
     items.sort_by(|a, b| a.0.cmp(&b.0));
     items.into_iter().map(|(_, peer)| peer).collect()
-}
-
-/// `f` over `items`, in order, on up to `available_parallelism()` scoped threads of at least
-/// `per_thread` items each (on the calling thread alone below that). `f` must be pure (no logs,
-/// no metrics: their order would depend on scheduling); the caller reports in item order.
-pub(crate) fn par_map<T: Sync, U: Send>(
-    items: &[T],
-    per_thread: usize,
-    f: impl Fn(&T) -> U + Sync,
-) -> anyhow::Result<Vec<U>> {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let threads = cores.min(items.len() / per_thread.max(1)).max(1);
-    if threads == 1 {
-        return Ok(items.iter().map(&f).collect());
-    }
-    let chunk = items.len().div_ceil(threads);
-    let f = &f;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<U>>()))
-            .collect();
-        let mut out = Vec::with_capacity(items.len());
-        for h in handles {
-            let part = h
-                .join()
-                .map_err(|_| anyhow::anyhow!("a worker thread panicked"))?;
-            out.extend(part);
-        }
-        Ok(out)
-    })
 }

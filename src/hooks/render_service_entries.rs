@@ -120,9 +120,10 @@ impl Hook for RenderServiceEntries {
             // By name; each peer's cached documents are read straight from the snapshot text and
             // validated on all cores, then judged (logs, metrics) one peer at a time, in order.
             let peers = super::cached_peers_by_name(input.snapshots, &[PeerKind::Federation]);
-            let checked = super::par_map(&peers, PEERS_PER_THREAD, |p| {
+            let checked = crate::par::map(&peers, PEERS_PER_THREAD, |p| {
                 p.as_ref().ok().map(|p| check_cache(p, &settings))
-            })?;
+            })
+            .ok_or_else(|| anyhow!("a worker thread panicked"))?;
             let mut federations: Vec<Federation> = Vec::with_capacity(peers.len());
             for (peer, checked) in peers.iter().zip(checked) {
                 match (peer, checked) {

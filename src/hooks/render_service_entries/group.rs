@@ -13,7 +13,7 @@
 //! (the merge gave each hostname's ports to one entry per endpoint set, and a hostname's entries
 //! differ in ports), with the same ports, resolution and endpoints.
 
-use super::ServiceEntry;
+use super::{ServiceEntry, MAX_NAME};
 use crate::domain::metadata::{Gateway, ServicePort};
 use crate::domain::names;
 use serde::Serialize;
@@ -23,9 +23,6 @@ use std::collections::{BTreeMap, HashSet};
 /// ServiceEntry of 256 hostnames is ~15 KB, far from etcd's 1.5 MiB object limit, and istiod
 /// recomputes one such object when one of its services changes.
 pub const MAX_HOSTS: usize = 256;
-
-/// Longest Kubernetes object name (DNS-1123 subdomain).
-const MAX_NAME: usize = 253;
 
 /// One item of `istio.internal.federationServiceEntries` in its grouped form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
