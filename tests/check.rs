@@ -1,6 +1,6 @@
 //! `istio-hooks check` through the binary against a fake metadata exporter: real TLS on
 //! 127.0.0.1 (a test CA and a leaf made with openssl), real Ed25519 JWTs checked with
-//! `domain::jwt::authenticate`. Healthy peer, wrong CA, expired root, refused private access,
+//! `domain::jwt::authenticate_with_keys`. Healthy peer, wrong CA, expired root, refused private access,
 //! foreign hostnames, multicluster, unreachable / hanging / oversized peers, bad URLs.
 
 use istio_hooks::domain::jwt::{self, Scope};
@@ -164,7 +164,13 @@ fn answer(
         if let Some((status, body)) = &peer.private_answer {
             return respond(*status, body.clone());
         }
-        match jwt::authenticate(auth, PEER_UUID, scope, &peer.known, chrono::Utc::now()) {
+        match jwt::authenticate_with_keys(
+            auth,
+            PEER_UUID,
+            scope,
+            &jwt::PeerKeys::new(&peer.known),
+            chrono::Utc::now(),
+        ) {
             Ok(_) => respond(200, serde_json::to_vec(doc).unwrap()),
             Err(e) => respond(401, e.to_string().into_bytes()),
         }
@@ -181,7 +187,13 @@ fn answer(
             respond(peer.api_status.unwrap_or(500), b"unavailable".to_vec())
         }
         "/version" => {
-            match jwt::authenticate(auth, PEER_UUID, Scope::Api, &peer.known, chrono::Utc::now()) {
+            match jwt::authenticate_with_keys(
+                auth,
+                PEER_UUID,
+                Scope::Api,
+                &jwt::PeerKeys::new(&peer.known),
+                chrono::Utc::now(),
+            ) {
                 Ok(_) => respond(200, br#"{"major":"1","minor":"31"}"#.to_vec()),
                 Err(e) => respond(401, e.to_string().into_bytes()),
             }

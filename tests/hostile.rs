@@ -8,7 +8,7 @@
 //! - remote documents go through `domain::validate`, then through `fetch-remote-metadata` (via
 //!   `runtime::execute` and a `CannedClient`) for a CR with a good cache: a refused document never
 //!   touches `status.metadataCache`;
-//! - tokens go through `domain::jwt::authenticate` and must be refused with the sidecar's reason;
+//! - tokens go through `domain::jwt::authenticate_with_keys` and must be refused with the sidecar's reason;
 //! - `fuzz-regressions/<target>/*` replays what the fuzzers found through the same functions.
 
 use istio_hooks::domain::jwt::{self, Scope};
@@ -420,8 +420,14 @@ fn hostile_tokens_are_refused_with_the_right_reason() {
     let peers = peers();
     for (input, expect) in cases("tokens") {
         let header = std::fs::read_to_string(&input).unwrap();
-        let e = jwt::authenticate(Some(&header), OWN_UUID, Scope::Api, &peers, now())
-            .expect_err(&input.display().to_string());
+        let e = jwt::authenticate_with_keys(
+            Some(&header),
+            OWN_UUID,
+            Scope::Api,
+            &jwt::PeerKeys::new(&peers),
+            now(),
+        )
+        .expect_err(&input.display().to_string());
         assert_eq!(
             e.to_string(),
             expect["error"].as_str().unwrap(),
@@ -431,12 +437,26 @@ fn hostile_tokens_are_refused_with_the_right_reason() {
     }
     // Generated: a 1 MB token, and a header nested 100k deep.
     let big = format!("Bearer {}", "A".repeat(1 << 20));
-    let e = jwt::authenticate(Some(&big), OWN_UUID, Scope::Api, &peers, now()).unwrap_err();
+    let e = jwt::authenticate_with_keys(
+        Some(&big),
+        OWN_UUID,
+        Scope::Api,
+        &jwt::PeerKeys::new(&peers),
+        now(),
+    )
+    .unwrap_err();
     assert_eq!(e, jwt::AuthError::TooLarge);
     use base64::Engine;
     let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
     let deep = format!("Bearer {}.{}.x", b64(&"[".repeat(3000)), b64("{}"));
-    let e = jwt::authenticate(Some(&deep), OWN_UUID, Scope::Api, &peers, now()).unwrap_err();
+    let e = jwt::authenticate_with_keys(
+        Some(&deep),
+        OWN_UUID,
+        Scope::Api,
+        &jwt::PeerKeys::new(&peers),
+        now(),
+    )
+    .unwrap_err();
     assert_eq!(e, jwt::AuthError::Malformed);
 }
 
@@ -473,7 +493,13 @@ fn replay(target: &str, data: &[u8]) {
         "jwt" => {
             if let Ok(s) = std::str::from_utf8(data) {
                 let _ = jwt::peek_claims(s);
-                let _ = jwt::authenticate(Some(s), OWN_UUID, Scope::Api, &peers(), now());
+                let _ = jwt::authenticate_with_keys(
+                    Some(s),
+                    OWN_UUID,
+                    Scope::Api,
+                    &jwt::PeerKeys::new(&peers()),
+                    now(),
+                );
             }
         }
         "pem_cert" => {

@@ -179,10 +179,12 @@ impl Signer {
         scope: Scope,
         now: DateTime<Utc>,
     ) -> Result<Vec<String>> {
-        par_map(auds, &|aud| self.sign(sub, aud, scope, now))
-            .map_err(|()| anyhow!("a signing thread panicked"))?
-            .into_iter()
-            .collect()
+        crate::par::map(auds, PARALLEL_SIGN_MIN, |aud| {
+            self.sign(sub, aud, scope, now)
+        })
+        .ok_or_else(|| anyhow!("a signing thread panicked"))?
+        .into_iter()
+        .collect()
     }
 }
 
@@ -191,30 +193,9 @@ impl Verifier {
     /// like [`Signer::sign_all`] (a steady-state run of multicluster-remote-secrets checks one
     /// token per peer). A panicked worker (a bug) fails every token, never the caller.
     pub fn verify_all(&self, tokens: &[&str]) -> Vec<Result<Claims, AuthError>> {
-        par_map(tokens, &|t| self.verify(t))
-            .unwrap_or_else(|()| vec![Err(AuthError::Signature); tokens.len()])
+        crate::par::map(tokens, PARALLEL_SIGN_MIN, |t| self.verify(t))
+            .unwrap_or_else(|| vec![Err(AuthError::Signature); tokens.len()])
     }
-}
-
-/// `items.iter().map(f)`, in order, split over `available_parallelism()` scoped threads when
-/// there are at least [`PARALLEL_SIGN_MIN`] items per thread; `Err` when a worker panicked.
-fn par_map<T: Sync, R: Send>(items: &[T], f: &(dyn Fn(&T) -> R + Sync)) -> Result<Vec<R>, ()> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = items.len().div_ceil(threads).max(PARALLEL_SIGN_MIN);
-    if threads < 2 || items.len() <= chunk {
-        return Ok(items.iter().map(f).collect());
-    }
-    std::thread::scope(|s| {
-        let workers: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        let mut out = Vec::with_capacity(items.len());
-        for worker in workers {
-            out.extend(worker.join().map_err(|_| ())?);
-        }
-        Ok(out)
-    })
 }
 
 /// [`Signer::sign_all`] and [`Verifier::verify_all`] use one thread below this many tokens per
@@ -404,24 +385,8 @@ impl VerifiedCache {
 }
 
 /// Full server-side check (SPEC §6.1): an `Authorization` header value carrying a token for
-/// `own_uuid` with `scope`, from a peer listed in `peers`, valid now and correctly signed. The
-/// servers use [`authenticate_with_keys`] (keys parsed once per reload); this form parses the
-/// peer's key when the signature has to be checked.
-pub fn authenticate(
-    authorization: Option<&str>,
-    own_uuid: &str,
-    scope: Scope,
-    peers: &RemotePublicMetadata,
-    now: DateTime<Utc>,
-) -> Result<Claims, AuthError> {
-    let (token, claims) = bearer_claims(authorization, own_uuid, scope, now)?;
-    let peer = peers.get(&claims.sub).ok_or(AuthError::UnknownSubject)?;
-    let pem = &peer.authn_key_pub;
-    signed(token, claims, pem, now, || Verifier::from_pem(pem))
-}
-
-/// [`authenticate`] against keys parsed beforehand ([`PeerKeys`]): the same checks, in the
-/// same order, with the same answers.
+/// `own_uuid` with `scope`, from a peer listed in `keys` (parsed once per reload of the peers,
+/// [`PeerKeys`]), valid now and correctly signed.
 pub fn authenticate_with_keys(
     authorization: Option<&str>,
     own_uuid: &str,
@@ -434,9 +399,18 @@ pub fn authenticate_with_keys(
         .keys
         .get(&claims.sub)
         .ok_or(AuthError::UnknownSubject)?;
-    signed(token, claims, &key.pem, now, || {
-        key.verifier.as_ref().map_err(Clone::clone)
-    })
+    // A token whose signature already verified under this very key is answered by the cache.
+    let cache = VerifiedCache::global();
+    let cache_key = VerifiedCache::key(token, &key.pem);
+    if cache.contains(&cache_key, now.timestamp()) {
+        return Ok(claims);
+    }
+    key.verifier
+        .as_ref()
+        .map_err(Clone::clone)?
+        .check_signature(token)?;
+    cache.insert(cache_key, claims.exp);
+    Ok(claims)
 }
 
 /// The token of a `Bearer` header value and its claims, read once (size limit, three parts,
@@ -455,25 +429,6 @@ fn bearer_claims<'a>(
     let claims = peek_claims(token)?;
     check_claims(&claims, own_uuid, scope, now)?;
     Ok((token, claims))
-}
-
-/// `claims` (read from `token`, rules already checked) once the token's signature verifies
-/// with the peer key `pem`: answered by the verified-token cache, or by `verifier()`'s check.
-fn signed<V: std::borrow::Borrow<Verifier>>(
-    token: &str,
-    claims: Claims,
-    pem: &str,
-    now: DateTime<Utc>,
-    verifier: impl FnOnce() -> Result<V, AuthError>,
-) -> Result<Claims, AuthError> {
-    let cache = VerifiedCache::global();
-    let key = VerifiedCache::key(token, pem);
-    if cache.contains(&key, now.timestamp()) {
-        return Ok(claims);
-    }
-    verifier()?.borrow().check_signature(token)?;
-    cache.insert(key, claims.exp);
-    Ok(claims)
 }
 
 /// Claim rules shared by every verifier.
@@ -505,6 +460,17 @@ pub fn check_claims(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// [`authenticate_with_keys`] with the keys of `peers`, as a server holds them.
+    fn authenticate(
+        authorization: Option<&str>,
+        own_uuid: &str,
+        scope: Scope,
+        peers: &RemotePublicMetadata,
+        now: DateTime<Utc>,
+    ) -> Result<Claims, AuthError> {
+        authenticate_with_keys(authorization, own_uuid, scope, &PeerKeys::new(peers), now)
+    }
     use crate::domain::metadata::PublicMetadata;
 
     fn peers(uuid: &str, public: &str) -> RemotePublicMetadata {
@@ -717,7 +683,6 @@ mod tests {
         ];
         for (header, want) in &cases {
             let with_keys = authenticate_with_keys(Some(header), "me", fed, &keys, now);
-            let per_request = authenticate(Some(header), "me", fed, &known, now);
             assert_eq!(
                 with_keys
                     .as_ref()
@@ -726,7 +691,6 @@ mod tests {
                 want.clone(),
                 "{header}"
             );
-            assert_eq!(with_keys, per_request, "{header}");
         }
         assert_eq!(
             authenticate_with_keys(None, "me", fed, &keys, now),
