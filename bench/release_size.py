@@ -30,12 +30,8 @@ def values(n, s, grouped):
         feds.append(dict(proto, name=f"scale-{i:04d}", trustDomain=td, ingressGateways=gws,
                          publicServices=[{"hostname": h, "ports": ports} for h in hosts]))
         singles += [{"hostname": h, "resolution": "STATIC", "ports": ports, "endpoints": gws} for h in hosts]
-    if grouped:
-        entries = gen_cases.group(singles)
-    else:
-        entries = [dict(e, name=f"{e['hostname'].replace('.', '-')}-x") for e in singles]
-        entries = [{"name": e["name"], "hostname": e["hostname"], "resolution": e["resolution"], "ports": e["ports"],
-                    "endpoints": e["endpoints"]} for e in entries]
+    # Ungrouped: the single-hostname form, named as the hook named it before grouping.
+    entries = gen_cases.group(singles) if grouped else [{"name": f"{e['hostname'].replace('.', '-')}-x", **e} for e in singles]
     internal["federations"], internal["federationServiceEntries"] = feds, entries
     return base
 

@@ -109,13 +109,6 @@ class Stack:
         body = netns_get(self.ns, f"{self.st['istiodDebug']}/debug/registryz", timeout=300)
         return {s["hostname"] for s in json.loads(body)}
 
-    def istiod_pid(self):
-        for line in open(os.path.join(S.OUT, "pids")):
-            pid, c, name = line.split()[:3]
-            if c == "a" and name == "istiod" and os.path.exists(f"/proc/{pid}"):
-                return int(pid)
-        raise RuntimeError("istiod a's pid not found in out/clusters/pids")
-
     def pids(self):
         out = {}
         for line in open(os.path.join(S.OUT, "pids")):
@@ -304,18 +297,16 @@ def hook_stats(before, after):
             continue
         key = re.sub(r"\.sh$", "", re.sub(r"^.*/", "", hook))
         delta = v - before.get((name, labels), 0.0)
-        o = out.setdefault(key, {"runs": 0, "wall": 0.0, "cpu": 0.0, "maxRssMB": 0.0})
+        o = out.setdefault(key, {"runs": 0, "wall": 0.0, "cpu": 0.0})
         if name == "addon_operator_module_hook_run_seconds_count":
             o["runs"] += delta
         elif name == "addon_operator_module_hook_run_seconds_sum":
             o["wall"] += delta
         elif name in ("addon_operator_module_hook_run_user_cpu_seconds_sum", "addon_operator_module_hook_run_sys_cpu_seconds_sum"):
             o["cpu"] += delta
-        elif name == "addon_operator_module_hook_run_max_rss_bytes":
-            o["maxRssMB"] = max(o["maxRssMB"], v / 1048576)
     for (name, labels), v in after.items():
         if name in ("addon_operator_module_helm_seconds_count", "addon_operator_module_helm_seconds_sum") and dict(labels).get("module") == "istio":
-            o = out.setdefault("(Helm upgrade)", {"runs": 0, "wall": 0.0, "cpu": 0.0, "maxRssMB": 0.0})
+            o = out.setdefault("(Helm upgrade)", {"runs": 0, "wall": 0.0, "cpu": 0.0})
             o["runs" if name.endswith("count") else "wall"] += v - before.get((name, labels), 0.0)
     return {k: v for k, v in out.items() if v["runs"]}
 
@@ -341,9 +332,10 @@ def objects(stack):
     return out
 
 
-def standalone(stack, hooks=("render-service-entries", "update-ca-bundle", "fetch-remote-metadata")):
+def standalone(stack, hooks=("render-service-entries", "update-ca-bundle")):
     """Each hook on the live IstioFederations, projected through its own jqFilter, as one
-    Synchronization-like beforeHelm context; /usr/bin/time wall and peak RSS."""
+    beforeHelm context; /usr/bin/time wall and peak RSS (fetch-remote-metadata is network-bound:
+    measured under addon-operator only)."""
     binary = os.path.join(REPO, "target", "release", "istio-hooks")
     feds = stack.kube.list("IstioFederation")
     tmp = tempfile.mkdtemp()
@@ -355,8 +347,6 @@ def standalone(stack, hooks=("render-service-entries", "update-ca-bundle", "fetc
     json.dump(values, open(vpath, "w"))
     try:
         for hook in hooks:
-            if hook == "fetch-remote-metadata":
-                continue  # network-bound: measured under addon-operator above
             cfg = json.loads(sh(binary, hook, "--config"))
             snaps = {}
             for b in cfg.get("kubernetes", []):
@@ -428,7 +418,7 @@ def run_size(stack, n, s, ca, server, peers, timeout):
         r["unchangedPoll"] = {**hook_stats(m0, m1).get("fetch-remote-metadata", {}), "exporterBytes": b1 - b0}
         r["helmRelease"] = helm_release(stack)
         r["objects"] = objects(stack)
-        pid = stack.istiod_pid()
+        pid = stack.pids()["istiod"]
         rss, hwm = stack.rss_mb(pid)
         r["istiodRssMB"], r["istiodPeakRssMB"] = round(rss), round(hwm)
         r["memoryMB"] = stack.memory()
