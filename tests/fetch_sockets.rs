@@ -506,9 +506,9 @@ fn status<'a>(out: &'a Outcome, name: &str) -> &'a Value {
     let op = out
         .object_ops
         .iter()
-        .find(|op| op.name == name)
+        .find(|op| op.name() == name)
         .unwrap_or_else(|| panic!("no status patch for {name}"));
-    &op.merge_patch["status"]
+    &op.merge_patch().unwrap()["status"]
 }
 
 /// `(status, reason, message)` of condition `type_`.
@@ -899,7 +899,7 @@ fn bench_fifty_peers_one_dead() {
     let ok = out
         .object_ops
         .iter()
-        .filter(|op| op.merge_patch["status"]["conditions"][1]["reason"] == "Succeeded")
+        .filter(|op| op.merge_patch().unwrap()["status"]["conditions"][1]["reason"] == "Succeeded")
         .count();
     assert_eq!(ok, 50);
     println!("50 healthy peers + 1 dead (deadline 5s): {t:?}");
@@ -914,15 +914,15 @@ fn bench_fifty_peers_one_dead() {
         .collect();
     let (out, t) = run_hook(&peers.values("5s"), distinct, vec![]);
     for op in &out.object_ops {
-        let c = &op.merge_patch["status"]["conditions"];
+        let c = &op.merge_patch().unwrap()["status"]["conditions"];
         if c[1]["reason"] != "Succeeded" {
-            println!("{}: {} / {}", op.name, c[0]["message"], c[1]["message"]);
+            println!("{}: {} / {}", op.name(), c[0]["message"], c[1]["message"]);
         }
     }
     let ok = out
         .object_ops
         .iter()
-        .filter(|op| op.merge_patch["status"]["conditions"][1]["reason"] == "Succeeded")
+        .filter(|op| op.merge_patch().unwrap()["status"]["conditions"][1]["reason"] == "Succeeded")
         .count();
     assert_eq!(ok, 50);
     println!("50 healthy peers, 50 distinct CA bundles: {t:?}");

@@ -201,6 +201,9 @@ fn run_case(hook: &dyn Hook, case: &Path, g: &mut Golden) {
             .map(|m| m.to_lines())
             .unwrap_or_default(),
     );
+    for failure in istio_object_errors(&outcome.object_ops) {
+        g.failures.push(format!("{}: {failure}", case.display()));
+    }
     let seen = http.seen.lock().unwrap();
     if !seen.is_empty() || case.join("http.json").exists() {
         let reqs: Vec<Value> = seen
@@ -248,6 +251,55 @@ fn run_case(hook: &dyn Hook, case: &Path, g: &mut Golden) {
             serde_json::to_string(&again.values_patch).unwrap()
         ));
     }
+}
+
+/// Every Istio object a hook creates, checked against Istio's CRD schema of its version
+/// (testdata/schemas/istio-crds.yaml, as the chart's renders are in tests/helm/render.py).
+fn istio_object_errors(ops: &[output::ObjectOp]) -> Vec<String> {
+    static SCHEMAS: std::sync::OnceLock<std::collections::BTreeMap<(String, String), Value>> =
+        std::sync::OnceLock::new();
+    let schemas = SCHEMAS.get_or_init(|| {
+        let text = std::fs::read_to_string(root().join("testdata/schemas/istio-crds.yaml"))
+            .expect("testdata/schemas/istio-crds.yaml");
+        let mut out = std::collections::BTreeMap::new();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let crd: Value = serde::Deserialize::deserialize(doc).expect("CRD YAML");
+            let (Some(group), Some(kind)) = (
+                crd.pointer("/spec/group").and_then(Value::as_str),
+                crd.pointer("/spec/names/kind").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            for v in crd["spec"]["versions"].as_array().into_iter().flatten() {
+                let api = format!("{group}/{}", v["name"].as_str().unwrap_or_default());
+                out.insert(
+                    (api, kind.to_owned()),
+                    v["schema"]["openAPIV3Schema"].clone(),
+                );
+            }
+        }
+        out
+    });
+    let mut errors = Vec::new();
+    for op in ops {
+        let output::ObjectOp::CreateOrUpdate { object } = op else {
+            continue;
+        };
+        let api = object["apiVersion"].as_str().unwrap_or_default();
+        let kind = object["kind"].as_str().unwrap_or_default();
+        if !api.contains(".istio.io/") {
+            continue;
+        }
+        let Some(schema) = schemas.get(&(api.to_owned(), kind.to_owned())) else {
+            errors.push(format!("{kind} {api}: no such Istio CRD version"));
+            continue;
+        };
+        let validator = jsonschema::validator_for(schema).expect("CRD schema compiles");
+        for e in validator.iter_errors(object) {
+            errors.push(format!("{kind} {}: {e} at {}", op.name(), e.instance_path));
+        }
+    }
+    errors
 }
 
 #[test]

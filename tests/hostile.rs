@@ -366,8 +366,8 @@ fn hostile_remote_documents_never_replace_a_good_cache() {
         let ops: Vec<&Value> = out
             .object_ops
             .iter()
-            .filter(|op| op.name == "proper-federation-1")
-            .map(|op| &op.merge_patch)
+            .filter(|op| op.name() == "proper-federation-1")
+            .filter_map(|op| op.merge_patch())
             .collect();
         assert!(
             !ops.is_empty(),

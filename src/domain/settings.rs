@@ -23,6 +23,10 @@ pub struct Settings {
     pub cluster_domain: String,
     pub public_domain_template: String,
     pub federation_enabled: bool,
+    /// `istio.federation.serviceEntriesManagedBy: Hook`: the imported ServiceEntries and their
+    /// DestinationRules are objects of `render-service-entries`, outside the Helm release
+    /// (`Helm`, the default: rendered by the chart from values, SPEC §7.1).
+    pub service_entries_by_hook: bool,
     /// `istio.multicluster.enabled` or its deprecated alias `istio.multicloud.enabled`.
     pub multicluster_enabled: bool,
     pub ingress_gateway: IngressGatewaySettings,
@@ -70,6 +74,20 @@ impl Settings {
             public_domain_template: get(values, "/global/modules/publicDomainTemplate")?
                 .unwrap_or_default(),
             federation_enabled: enabled("/istio/federation/enabled")?,
+            service_entries_by_hook: match get::<String>(
+                values,
+                "/istio/federation/serviceEntriesManagedBy",
+            )?
+            .as_deref()
+            {
+                None | Some("Helm") => false,
+                Some("Hook") => true,
+                Some(other) => {
+                    return Err(format!(
+                        "values: istio.federation.serviceEntriesManagedBy: {other:?} is neither \"Helm\" nor \"Hook\""
+                    ))
+                }
+            },
             multicluster_enabled: enabled("/istio/multicluster/enabled")?
                 || enabled("/istio/multicloud/enabled")?,
             ingress_gateway: IngressGatewaySettings {

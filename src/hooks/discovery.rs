@@ -46,6 +46,7 @@ impl Hook for Discovery {
     fn config(&self) -> HookConfig {
         HookConfig {
             before_helm: Some(5),
+            after_helm: None,
             schedule: vec![],
             kubernetes: vec![
                 Kubernetes {

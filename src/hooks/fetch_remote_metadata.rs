@@ -41,6 +41,7 @@ impl Hook for FetchRemoteMetadata {
     fn config(&self) -> HookConfig {
         HookConfig {
             before_helm: None,
+            after_helm: None,
             schedule: vec![Schedule {
                 name: "poll",
                 crontab: "*/15 * * * * *",

@@ -50,6 +50,7 @@ impl Hook for MulticlusterRemoteSecrets {
         kubernetes.push(remote_secrets_binding(Events::All));
         HookConfig {
             before_helm: Some(10),
+            after_helm: None,
             schedule: vec![Schedule {
                 name: "daily",
                 crontab: "0 3 * * *",

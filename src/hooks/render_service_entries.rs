@@ -26,6 +26,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 mod group;
+pub mod objects;
 pub use group::ServiceEntryGroup;
 
 pub struct RenderServiceEntries;
@@ -99,6 +100,8 @@ impl Hook for RenderServiceEntries {
     fn config(&self) -> HookConfig {
         HookConfig {
             before_helm: Some(10),
+            // Removes this hook's own objects once Helm has applied the chart's (objects::reconcile).
+            after_helm: Some(10),
             // Re-evaluates istio.alliance.staleEndpointsTTL when no CR changes.
             schedule: vec![Schedule {
                 name: "staleEndpoints",
@@ -108,7 +111,10 @@ impl Hook for RenderServiceEntries {
                 &[PeerKind::Federation],
                 FEDERATION_TTL_JQ_FILTER,
                 Events::All,
-            ),
+            )
+            .into_iter()
+            .chain(objects::bindings())
+            .collect(),
         }
     }
 
@@ -156,12 +162,48 @@ impl Hook for RenderServiceEntries {
                     ],
                 );
             }
-            (federations, group::group(entries))
+            let prefix = if settings.service_entries_by_hook {
+                objects::NAME_PREFIX
+            } else {
+                ""
+            };
+            (federations, group::group(entries, prefix))
         } else {
             (Vec::new(), Vec::new())
         };
-        out.set("internal.federations", &federations);
-        out.set("internal.federationServiceEntries", &entries);
+        // With the objects outside the Helm release, the values carry no hostname: the chart
+        // renders none of them, and addon-operator's cost per hook run grows with the values.
+        let by_hook = settings.federation_enabled && settings.service_entries_by_hook;
+        let desired = if by_hook {
+            let domains: BTreeSet<&str> = federations
+                .iter()
+                .map(|f| f.trust_domain.as_str())
+                .collect();
+            objects::desired(&entries, &domains)
+        } else {
+            Vec::new()
+        };
+        // Objects of ours no longer wanted because the chart renders the imports again (or
+        // federation is off) go only after Helm has applied the chart's: no gap in between.
+        let deletes_now = by_hook || input.snapshots.fired("afterHelm");
+        out.object_ops = objects::reconcile(desired, input.snapshots, deletes_now);
+        if by_hook {
+            let federations: Vec<Federation> = federations
+                .into_iter()
+                .map(|f| Federation {
+                    public_services: Vec::new(),
+                    ..f
+                })
+                .collect();
+            out.set("internal.federations", &federations);
+            out.set(
+                "internal.federationServiceEntries",
+                Vec::<ServiceEntryGroup>::new(),
+            );
+        } else {
+            out.set("internal.federations", &federations);
+            out.set("internal.federationServiceEntries", &entries);
+        }
         out.metrics = Some(metrics);
         Ok(out)
     }

@@ -55,6 +55,7 @@ impl Hook for UpdateCaBundle {
     fn config(&self) -> HookConfig {
         HookConfig {
             before_helm: Some(10),
+            after_helm: None,
             schedule: vec![],
             kubernetes: super::peer_bindings(&PeerKind::ALL, PUBLIC_CACHE_JQ_FILTER, Events::All),
         }

@@ -65,10 +65,14 @@ pub struct BindingContext {
 
 /// Current state per kubernetes binding name: the content of every item, in snapshot order
 /// (namespace, then name), as JSON text; the [`Value`] view of a binding is parsed on first use.
+///
+/// Also which bindings fired (the `binding` of each context), for a hook that must act only
+/// after a given step (e.g. `afterHelm`); equality compares the state only.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshots {
     raw: BTreeMap<String, Vec<Box<RawValue>>>,
     parsed: BTreeMap<String, OnceLock<Vec<Value>>>,
+    fired: Vec<String>,
 }
 
 impl PartialEq for Snapshots {
@@ -84,7 +88,22 @@ impl Snapshots {
     /// Snapshots holding these items (JSON text), by binding name.
     pub fn from_raw(raw: BTreeMap<String, Vec<Box<RawValue>>>) -> Snapshots {
         let parsed = raw.keys().map(|k| (k.clone(), OnceLock::new())).collect();
-        Snapshots { raw, parsed }
+        Snapshots {
+            raw,
+            parsed,
+            fired: Vec::new(),
+        }
+    }
+
+    /// These snapshots, as delivered by contexts of the bindings `fired`.
+    pub fn fired_by(mut self, fired: Vec<String>) -> Snapshots {
+        self.fired = fired;
+        self
+    }
+
+    /// Whether one of the run's binding contexts is of `binding` (e.g. `afterHelm`).
+    pub fn fired(&self, binding: &str) -> bool {
+        self.fired.iter().any(|b| b == binding)
     }
 
     /// Items of `binding` as [`Value`]s (empty when the binding sent none), parsed on first use.
@@ -234,7 +253,9 @@ pub fn parse(bytes: &[u8], source: &str) -> Result<Vec<BindingContext>, String> 
 pub fn fold(contexts: Vec<BindingContext>) -> Snapshots {
     let mut out: BTreeMap<String, Vec<Box<RawValue>>> = BTreeMap::new();
     let mut from_sync: BTreeMap<String, Vec<Box<RawValue>>> = BTreeMap::new();
+    let mut fired = Vec::with_capacity(contexts.len());
     for ctx in contexts {
+        fired.push(ctx.binding.clone());
         if let Some(snaps) = ctx.snapshots {
             for (name, items) in snaps {
                 out.insert(
@@ -255,7 +276,7 @@ pub fn fold(contexts: Vec<BindingContext>) -> Snapshots {
     for (name, items) in from_sync {
         out.entry(name).or_insert(items);
     }
-    Snapshots::from_raw(out)
+    Snapshots::from_raw(out).fired_by(fired)
 }
 
 #[cfg(test)]

@@ -57,6 +57,8 @@ pub enum Flavor {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HookConfig {
     pub before_helm: Option<u32>,
+    /// addon-operator only (plain shell-operator has no Helm step, and no such binding).
+    pub after_helm: Option<u32>,
     pub schedule: Vec<Schedule>,
     pub kubernetes: Vec<Kubernetes>,
 }
@@ -74,6 +76,9 @@ impl HookConfig {
                 Flavor::ShellOperator => "onStartup",
             };
             m.insert(key.into(), json!(order));
+        }
+        if let (Some(order), Flavor::AddonOperator) = (self.after_helm, flavor) {
+            m.insert("afterHelm".into(), json!(order));
         }
         if !self.schedule.is_empty() {
             let s: Vec<Value> = self
@@ -137,6 +142,9 @@ impl HookConfig {
         }
         if let Some(order) = self.before_helm {
             m.insert("beforeHelm".into(), json!(order));
+        }
+        if let Some(order) = self.after_helm {
+            m.insert("afterHelm".into(), json!(order));
         }
         Value::Object(m)
     }

@@ -5,19 +5,32 @@ use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// One object operation. Only what our hooks emit: status merge patches.
+/// One object operation: the status merge patches of `fetch-remote-metadata`, and the objects
+/// a hook owns outside the Helm release (created or replaced whole, deleted in the background
+/// so that the queue never waits for a finalizer).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ObjectOp {
-    pub operation: &'static str,
-    pub api_version: String,
-    pub kind: String,
-    pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subresource: Option<&'static str>,
-    pub merge_patch: Value,
+#[serde(tag = "operation")]
+pub enum ObjectOp {
+    #[serde(rename_all = "camelCase")]
+    MergePatch {
+        api_version: String,
+        kind: String,
+        name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        namespace: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        subresource: Option<&'static str>,
+        merge_patch: Value,
+    },
+    /// Create, or replace the whole object when it exists (shell-operator: POST, then GET + PUT).
+    CreateOrUpdate { object: Value },
+    #[serde(rename_all = "camelCase")]
+    DeleteInBackground {
+        api_version: String,
+        kind: String,
+        namespace: String,
+        name: String,
+    },
 }
 
 impl ObjectOp {
@@ -28,14 +41,31 @@ impl ObjectOp {
         name: &str,
         status: Value,
     ) -> ObjectOp {
-        ObjectOp {
-            operation: "MergePatch",
+        ObjectOp::MergePatch {
             api_version: api_version.to_owned(),
             kind: kind.to_owned(),
             name: name.to_owned(),
             namespace: None,
             subresource: Some("status"),
             merge_patch: serde_json::json!({ "status": status }),
+        }
+    }
+
+    /// The name of the object operated on (`metadata.name` for a create).
+    pub fn name(&self) -> &str {
+        match self {
+            ObjectOp::MergePatch { name, .. } | ObjectOp::DeleteInBackground { name, .. } => name,
+            ObjectOp::CreateOrUpdate { object } => {
+                object["metadata"]["name"].as_str().unwrap_or_default()
+            }
+        }
+    }
+
+    /// The patch of a merge patch.
+    pub fn merge_patch(&self) -> Option<&Value> {
+        match self {
+            ObjectOp::MergePatch { merge_patch, .. } => Some(merge_patch),
+            _ => None,
         }
     }
 }
@@ -117,6 +147,19 @@ mod tests {
         assert_eq!(
             object_ops_to_lines(&[op]),
             "{\"operation\":\"MergePatch\",\"apiVersion\":\"deckhouse.io/v1alpha1\",\"kind\":\"IstioFederation\",\"name\":\"b\",\"subresource\":\"status\",\"mergePatch\":{\"status\":{}}}\n"
+        );
+        let create = ObjectOp::CreateOrUpdate {
+            object: serde_json::json!({"kind": "ServiceEntry"}),
+        };
+        let delete = ObjectOp::DeleteInBackground {
+            api_version: "networking.istio.io/v1beta1".into(),
+            kind: "ServiceEntry".into(),
+            namespace: "d8-istio".into(),
+            name: "x".into(),
+        };
+        assert_eq!(
+            object_ops_to_lines(&[create, delete]),
+            "{\"operation\":\"CreateOrUpdate\",\"object\":{\"kind\":\"ServiceEntry\"}}\n{\"operation\":\"DeleteInBackground\",\"apiVersion\":\"networking.istio.io/v1beta1\",\"kind\":\"ServiceEntry\",\"namespace\":\"d8-istio\",\"name\":\"x\"}\n"
         );
     }
 }

@@ -45,8 +45,9 @@ fn domain(hostname: &str) -> &str {
         .map_or(hostname, |i| &hostname[i + 5..])
 }
 
-/// The grouped items of `entries` (the output of the merge), sorted by name.
-pub fn group(entries: Vec<ServiceEntry>) -> Vec<ServiceEntryGroup> {
+/// The grouped items of `entries` (the output of the merge), sorted by name; every name starts
+/// with `prefix` (empty for the chart's items).
+pub fn group(entries: Vec<ServiceEntry>, prefix: &str) -> Vec<ServiceEntryGroup> {
     let mut groups: BTreeMap<Key<'_>, Vec<&str>> = BTreeMap::new();
     for e in &entries {
         groups
@@ -80,10 +81,10 @@ pub fn group(entries: Vec<ServiceEntry>) -> Vec<ServiceEntryGroup> {
             }
             hosts.sort_unstable();
             let bucket = (buckets > 1).then(|| format!("{b}-of-{buckets}"));
-            let mut name = group_name(domain, &suffix, bucket.as_deref(), 0);
+            let mut name = group_name(prefix, domain, &suffix, bucket.as_deref(), 0);
             let mut attempt = 1;
             while used.contains(&name) {
-                name = group_name(domain, &suffix, bucket.as_deref(), attempt);
+                name = group_name(prefix, domain, &suffix, bucket.as_deref(), attempt);
                 attempt += 1;
             }
             used.insert(name.clone());
@@ -120,9 +121,15 @@ fn key_text(resolution: &str, ports: &[ServicePort], endpoints: &[Gateway]) -> S
     format!("{resolution}|{}|{}", ports.join(","), endpoints.join(","))
 }
 
-/// `<domain with . → ->-<suffix>[-<bucket>-of-<buckets>][-<attempt>]`, the domain part cut so
-/// that the whole stays a valid object name of at most 253 characters.
-fn group_name(domain: &str, suffix: &str, bucket: Option<&str>, attempt: u32) -> String {
+/// `<prefix><domain with . → ->-<suffix>[-<bucket>-of-<buckets>][-<attempt>]`, the domain part
+/// cut so that the whole stays a valid object name of at most 253 characters.
+fn group_name(
+    prefix: &str,
+    domain: &str,
+    suffix: &str,
+    bucket: Option<&str>,
+    attempt: u32,
+) -> String {
     let mut tail = format!("-{suffix}");
     if let Some(b) = bucket {
         tail.push('-');
@@ -132,9 +139,9 @@ fn group_name(domain: &str, suffix: &str, bucket: Option<&str>, attempt: u32) ->
         tail.push_str(&format!("-{attempt}"));
     }
     let base = domain.replace('.', "-");
-    let keep = MAX_NAME.saturating_sub(tail.len());
+    let keep = MAX_NAME.saturating_sub(prefix.len() + tail.len());
     let cut: String = base.chars().take(keep).collect();
-    format!("{}{tail}", cut.trim_end_matches('-'))
+    format!("{prefix}{}{tail}", cut.trim_end_matches('-'))
 }
 
 #[cfg(test)]
@@ -182,12 +189,15 @@ mod tests {
 
     #[test]
     fn same_ports_and_endpoints_share_one_item_per_domain() {
-        let g = group(vec![
-            entry("a.x.svc.b.local", &[("http", 80)], &["10.0.0.1"]),
-            entry("c.x.svc.b.local", &[("http", 80)], &["10.0.0.1"]),
-            entry("c.x.svc.b.local", &[("tcp", 81)], &["10.0.0.1", "10.0.0.2"]),
-            entry("d.x.svc.c.local", &[("http", 80)], &["10.0.0.1"]),
-        ]);
+        let g = group(
+            vec![
+                entry("a.x.svc.b.local", &[("http", 80)], &["10.0.0.1"]),
+                entry("c.x.svc.b.local", &[("http", 80)], &["10.0.0.1"]),
+                entry("c.x.svc.b.local", &[("tcp", 81)], &["10.0.0.1", "10.0.0.2"]),
+                entry("d.x.svc.c.local", &[("http", 80)], &["10.0.0.1"]),
+            ],
+            "",
+        );
         assert_eq!(g.len(), 3, "{g:#?}");
         let ab = g.iter().find(|i| i.hosts.len() == 2).unwrap();
         assert_eq!(ab.hosts, ["a.x.svc.b.local", "c.x.svc.b.local"]);
@@ -207,6 +217,7 @@ mod tests {
                 .iter()
                 .map(|h| entry(h, &[("http", 80)], &["10.0.0.1"]))
                 .collect(),
+            "",
         );
         assert_eq!(
             before.len(),
@@ -220,6 +231,7 @@ mod tests {
             more.iter()
                 .map(|h| entry(h, &[("http", 80)], &["10.0.0.1"]))
                 .collect(),
+            "",
         );
         let changed: Vec<_> = after.iter().filter(|g| !before.contains(g)).collect();
         assert_eq!(changed.len(), 1, "one service added rewrites one object");
@@ -232,14 +244,20 @@ mod tests {
     fn long_domains_give_valid_unique_names() {
         let d = format!("{}.local", "a".repeat(60));
         let d = format!("{d}.{d}.{d}");
-        let g = group(vec![
-            entry(&format!("x.n.svc.{d}"), &[("http", 80)], &["10.0.0.1"]),
-            entry(&format!("y.n.svc.{d}"), &[("http", 81)], &["10.0.0.1"]),
-        ]);
-        assert_eq!(g.len(), 2);
-        assert_ne!(g[0].name, g[1].name);
-        for i in &g {
-            assert!(i.name.len() <= MAX_NAME, "{}", i.name);
+        for prefix in ["", super::super::objects::NAME_PREFIX] {
+            let g = group(
+                vec![
+                    entry(&format!("x.n.svc.{d}"), &[("http", 80)], &["10.0.0.1"]),
+                    entry(&format!("y.n.svc.{d}"), &[("http", 81)], &["10.0.0.1"]),
+                ],
+                prefix,
+            );
+            assert_eq!(g.len(), 2);
+            assert_ne!(g[0].name, g[1].name);
+            for i in &g {
+                assert!(i.name.len() <= MAX_NAME, "{}", i.name);
+                assert!(i.name.starts_with(prefix), "{}", i.name);
+            }
         }
     }
 }
