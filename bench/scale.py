@@ -20,11 +20,21 @@ size the harness applies the N `IstioFederation` objects to a's kube-apiserver a
 - istiod a's resident memory;
 - one service added in one peer -> in istiod a.
 
+The imported ServiceEntries are the hook's own objects (`istio.federation.serviceEntriesManagedBy:
+Hook`, the mode for large federations); `--managed-by Helm` (or MANAGED_BY=Helm) measures the
+chart-rendered mode, whose Helm release stops fitting its 1 MiB Secret near 50,000 hostnames.
+
 Envoy holds ~220 KB per imported host of 2 ports: the harness scopes foo's `Sidecar` egress to
 its own namespace and bar's host (as an operator does at this scale, docs/OPERATIONS.md) so that
-its sidecar does not carry the bench's hosts; `--default-sidecar` keeps Istio's `*/*`.
+its sidecar does not carry the bench's hosts; `--default-sidecar` keeps Istio's `*/*`. Cluster a's
+ingress gateway (a router: Istio gives it a cluster per host its namespace sees, and Sidecar
+resources do not apply to it) would need ~22 GB at 100,000 hosts, beyond this machine: at sizes of
+50,000 hosts and more the harness unschedules it for the size's run (the module's
+`alliance.ingressGateway.nodeSelector` set to a label no node has) and restores it afterwards; it
+carries only inbound traffic, none in this bench. `--keep-gateway` leaves it running.
 
-Usage: bench/scale.py [--sizes 10x100,100x1000,...] [--keep] [--default-sidecar]. Needs `make clusters
+Usage: bench/scale.py [--sizes 10x100,100x1000,...] [--managed-by Hook|Helm] [--keep]
+[--default-sidecar] [--keep-gateway]. Needs `make clusters
 SCENARIO=federation` up (started here when it is not). Writes out/bench-scale/results.json and
 prints Markdown rows for docs/BENCHMARKS.md.
 """
@@ -42,6 +52,8 @@ import sys
 import tempfile
 import time
 
+import yaml
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(REPO, "stack"))
@@ -54,6 +66,10 @@ BRIDGE = "10.210.0.1"
 PORT0 = 21000
 PORTS = [{"name": "http", "port": 8080}, {"name": "grpc", "port": 9090}]
 LABEL = {"bench": "scale"}
+# From this many imported hosts on, a's ingress gateway is unscheduled for the size's run.
+GATEWAY_OFF_HOSTS = 50_000
+KEEP_GATEWAY = False
+NO_NODE = {"istio-hooks.bench/no-such-node": "true"}
 
 
 def log(msg):
@@ -280,6 +296,35 @@ def scope_sidecar(stack):
     stack.kube.apply({"apiVersion": o["apiVersion"], "kind": "Sidecar", "metadata": {"name": "foo", "namespace": "abc"}, "spec": o["spec"]})
 
 
+def module_settings(stack):
+    """The module's settings (the `istio` key of addon-operator's ConfigMap) as text."""
+    return stack.kube.get("ConfigMap", "addon-operator", "d8-system")["data"]["istio"]
+
+
+def set_module_settings(stack, text, why):
+    """Writes the module's settings and waits for addon-operator to deploy the next release."""
+    cm = stack.kube.get("ConfigMap", "addon-operator", "d8-system")
+    if cm["data"]["istio"] == text:
+        return
+    v0 = helm_release(stack).get("version", 0)
+    cm["data"]["istio"] = text
+    stack.kube.apply({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "addon-operator", "namespace": "d8-system"},
+                      "data": cm["data"]})
+    S.wait_for(f"module istio deployed again ({why})",
+               lambda: (lambda r: r.get("version", 0) > v0 and r.get("status") == "deployed")(helm_release(stack)), 600)
+
+
+def with_setting(text, path, value):
+    """Settings text with `path` (dotted) set to `value`."""
+    doc = yaml.safe_load(text) or {}
+    node = doc
+    keys = path.split(".")
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+    node[keys[-1]] = value
+    return yaml.safe_dump(doc)
+
+
 def delete_federations(stack):
     for o in stack.kube.list("IstioFederation", selector="bench=scale"):
         stack.kube.delete("IstioFederation", o["metadata"]["name"])
@@ -372,7 +417,11 @@ def standalone(stack, hooks=("render-service-entries", "update-ca-bundle")):
 
 def run_size(stack, n, s, ca, server, peers, timeout):
     log(f"size {n} peers x {s} services x 2 ports")
-    r = {"peers": n, "services": s, "hosts": n * s}
+    r = {"peers": n, "services": s, "hosts": n * s, "managedBy": yaml.safe_load(module_settings(stack)).get("federation", {}).get("serviceEntriesManagedBy", "Helm")}
+    settings0 = module_settings(stack)
+    if n * s >= GATEWAY_OFF_HOSTS and not KEEP_GATEWAY:
+        set_module_settings(stack, with_setting(settings0, "alliance.ingressGateway.nodeSelector", NO_NODE), "a's ingress gateway unscheduled")
+        r["ingressGatewayUnscheduled"] = True
     base = stack.pilot_services()
     ao0 = stack.addon_operator()
     ex = Peers(stack, n, s, ca, server, peers)
@@ -441,6 +490,7 @@ def run_size(stack, n, s, ca, server, peers, timeout):
             r["cleanupSeconds"] = round(time.time() - t2, 1)
         except Exception as e:  # noqa: BLE001
             log(f"  cleanup: {e}")
+        set_module_settings(stack, settings0, "settings restored")
     log(f"  {json.dumps(r)}")
     return r
 
@@ -480,7 +530,12 @@ def main():
     ap.add_argument("--timeout", type=int, default=int(os.environ.get("SCALE_TIMEOUT", "600")))
     ap.add_argument("--keep", action="store_true", help="leave the stack up afterwards")
     ap.add_argument("--default-sidecar", action="store_true", help="keep foo's Sidecar egress at */* (Envoy memory grows with every host)")
+    ap.add_argument("--managed-by", choices=["Hook", "Helm"], default=os.environ.get("MANAGED_BY", "Hook"),
+                    help="istio.federation.serviceEntriesManagedBy during the run (restored afterwards)")
+    ap.add_argument("--keep-gateway", action="store_true", help=f"keep a's ingress gateway at every size (else unscheduled from {GATEWAY_OFF_HOSTS} hosts)")
     args = ap.parse_args()
+    global KEEP_GATEWAY
+    KEEP_GATEWAY = args.keep_gateway
     sizes = [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",")]
     os.makedirs(OUT, exist_ok=True)
     stack, started = ensure_stack()
@@ -489,11 +544,16 @@ def main():
         scope_sidecar(stack)
     ca, server, peers = make_pki(max(n for n, _ in sizes))
     results = []
+    original = module_settings(stack)
     try:
+        set_module_settings(stack, with_setting(original, "federation.serviceEntriesManagedBy", args.managed_by),
+                            f"serviceEntriesManagedBy: {args.managed_by}")
         for n, s in sizes:
             results.append(run_size(stack, n, s, ca, server, peers, args.timeout))
             json.dump(results, open(os.path.join(OUT, "results.json"), "w"), indent=2)
     finally:
+        if not started or args.keep:
+            set_module_settings(stack, original, "settings restored")
         if started and not args.keep:
             subprocess.run([sys.executable, os.path.join(REPO, "stack", "clusters.py"), "down"], check=False)
     print(markdown(results))

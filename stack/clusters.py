@@ -758,6 +758,10 @@ class Controller:
                                "d8-istio", sub="status")
             say(f"{self.cl.c}: load balancer {ip(self.cl.c, 4)} for Service d8-istio/{svc['metadata']['name']}")
 
+    def node_labels(self):
+        """The labels of the cluster's one (emulated) node, as a kubelet registers them."""
+        return {"kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64", "kubernetes.io/hostname": f"{self.cl.c}-node"}
+
     def workloads(self):
         """(object, pod network namespace, pod IP) of everything this node runs: the chart's
         exporter and api-proxy (in the cluster's network, behind their Ingress addresses), the
@@ -783,6 +787,11 @@ class Controller:
                 for obj, pod_ns, addr in self.workloads():
                     # A Deployment scaled to zero has no pods: the kubelet stops its containers.
                     if obj["kind"] == "Deployment" and obj["spec"].get("replicas", 1) == 0:
+                        continue
+                    # A DaemonSet runs a pod only on nodes its nodeSelector matches (the
+                    # DaemonSet controller's rule); this cluster's one node has the labels below.
+                    selector = obj["spec"]["template"]["spec"].get("nodeSelector") or {}
+                    if obj["kind"] == "DaemonSet" and any(self.node_labels().get(k) != v for k, v in selector.items()):
                         continue
                     name = obj["metadata"]["name"]
                     wanted |= {f"{name}/{c['name']}" for c in obj["spec"]["template"]["spec"]["containers"]}

@@ -273,6 +273,67 @@ def main():
                 assert body["peerIdentity"] == want, f"{peer} saw {body['peerIdentity']}, expected {want}"
                 figures.append(f"figure: first successful request {me}({cl.c}) -> {peer}({pcl.c}) after the stack converged: {t:.1f}s")
 
+        @check("serviceEntriesManagedBy: Hook -> the hook's own objects (outside the Helm release) carry foo->bar, "
+               "no failed request during the switch; back to Helm -> the chart's objects, the hook's removed after Helm")
+        def _():
+            import threading
+
+            import yaml
+            st, cl = A
+            bst, _ = B
+            bar = f"bar.xyz.svc.{bst['clusterDomain']}"
+            cm = cl.kube.get("ConfigMap", "addon-operator", "d8-system")
+            original = cm["data"]["istio"]
+
+            def settings(managed_by):
+                doc = yaml.safe_load(original) or {}
+                doc.setdefault("federation", {})["serviceEntriesManagedBy"] = managed_by
+                cl.kube.merge_patch("ConfigMap", "addon-operator", {"data": {"istio": yaml.safe_dump(doc)}}, "d8-system")
+
+            def entries():
+                out = {}
+                for se in cl.kube.list("ServiceEntry", "d8-istio"):
+                    if bar in se["spec"].get("hosts", []):
+                        out[se["metadata"]["name"]] = se["metadata"].get("labels", {})
+                return out
+
+            failures, stop = [], threading.Event()
+
+            def traffic():  # foo -> bar all along both switches
+                while not stop.is_set():
+                    status, body = call(st, "foo", bar + ":8080")
+                    if status != 200:
+                        failures.append((time.strftime("%H:%M:%S"), status, str(body)[:120]))
+                    time.sleep(0.2)
+
+            assert call(st, "foo", bar + ":8080")[0] == 200, "foo -> bar before the switch"
+            worker = threading.Thread(target=traffic, daemon=True)
+            worker.start()
+            try:
+                settings("Hook")
+                t = eventually("only the hook's ServiceEntry for bar", lambda: (lambda e: len(e) == 1 and all(
+                    n.startswith("imported-") and l.get("istio-hooks.deckhouse.io/imported") == "federation"
+                    for n, l in e.items()))(entries()), 180)
+                figures.append(f"figure: serviceEntriesManagedBy Helm -> Hook, the chart's ServiceEntry replaced by the hook's: {t:.1f}s")
+                eventually("no imported host in the Helm release", lambda: bar not in helm_manifest(cl), 120)
+                drs = [d["metadata"]["name"] for d in cl.kube.list("DestinationRule", "d8-istio")]
+                assert any(n.startswith("imported-federation-") for n in drs), drs
+                assert bar in registry_hosts(st)
+                time.sleep(5)
+                settings("Helm")
+                t = eventually("only the chart's ServiceEntry for bar", lambda: (lambda e: len(e) == 1 and all(
+                    not n.startswith("imported-") for n in e))(entries()), 180)
+                figures.append(f"figure: serviceEntriesManagedBy Hook -> Helm, the hook's ServiceEntry replaced by the chart's: {t:.1f}s")
+                eventually("the hook's DestinationRules removed", lambda: not any(
+                    d["metadata"]["name"].startswith("imported-") for d in cl.kube.list("DestinationRule", "d8-istio")), 60)
+                time.sleep(5)
+            finally:
+                stop.set()
+                worker.join(10)
+                cl.kube.merge_patch("ConfigMap", "addon-operator", {"data": {"istio": original}}, "d8-system")
+            assert not failures, f"{len(failures)} requests failed during the switches: {failures[:5]}"
+            assert call(st, "foo", bar + ":8080")[0] == 200
+
         @check("traffic: a service of b that is not public is not reachable from a")
         def _():
             st, cl = A
@@ -414,7 +475,10 @@ def main():
             assert not bad, f"istiod {cl.c}: NACKs: {json.dumps(bad)[:600]}"
 
     passed = failed = 0
+    only = os.environ.get("E2E_ONLY")  # a regular expression: run only the checks it matches (development)
     for fn in RESULTS:
+        if only and not __import__("re").search(only, fn.check_name):
+            continue
         t0 = time.time()
         try:
             fn()
