@@ -1300,7 +1300,42 @@ fn second_poll_of_the_real_exporter_gets_304s_and_keeps_the_cache() {
     apply(&mut mc, &out, "mc");
     let cached_fed = fed["status"]["metadataCache"].clone();
 
-    // 2. Warm: every metadata request carries its tag and gets a bodiless 304.
+    // 2. Warm: every metadata request carries its tag and gets a bodiless 304; nothing but
+    //    timestamps would change, and they are fresh: no status is written at all.
+    let (out, seen) = poll(&fed, &mc);
+    let warm = metadata_requests(&seen);
+    assert_eq!(warm.len(), 4, "{warm:?}");
+    assert!(
+        warm.iter().all(|(_, tag, code, _)| *tag && *code == 304),
+        "{warm:?}"
+    );
+    assert!(
+        out.object_ops.is_empty(),
+        "an unchanged poll writes no status: {:?}",
+        out.object_ops
+    );
+    assert_eq!(
+        gauge(
+            &out,
+            "d8_istio_alliance_metadata_not_modified",
+            "fed",
+            "private"
+        ),
+        Some(1.0)
+    );
+
+    // 2b. The same when the stored timestamps are five minutes old: they are refreshed (the
+    //     heartbeat), and only they are written.
+    let old = (Utc::now() - chrono::Duration::seconds(301))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for cr in [&mut fed, &mut mc] {
+        for part in ["public", "private"] {
+            cr["status"]["metadataCache"][format!("{part}LastFetchTimestamp")] = json!(old);
+        }
+        for c in cr["status"]["conditions"].as_array_mut().unwrap() {
+            c["lastProbeTime"] = json!(old);
+        }
+    }
     let (out, seen) = poll(&fed, &mc);
     let warm = metadata_requests(&seen);
     assert_eq!(warm.len(), 4, "{warm:?}");

@@ -94,18 +94,26 @@ impl Hook for FetchRemoteMetadata {
         };
         let reports = fetch_all(&ctx, &peers)?;
         let now = rfc3339(input.now);
+        // Unchanged statuses are refreshed every HEARTBEAT, and often enough for
+        // render-service-entries never to see a fetched peer as stale (staleEndpointsTTL).
+        let heartbeat = match settings.stale_endpoints_ttl {
+            ttl if ttl.is_zero() => status::HEARTBEAT,
+            ttl => status::HEARTBEAT.min(ttl / 3),
+        };
         let m = out
             .metrics
             .get_or_insert_with(|| Metrics::new(metrics::GROUP));
         for (peer, report) in peers.iter().zip(&reports) {
             log(&peer.target, report, &settings.cluster_domain);
             let status = status::status(&peer.status, report, &now);
-            out.object_ops.push(ObjectOp::status_merge_patch(
-                API_VERSION,
-                peer.target.kind.kind(),
-                &peer.target.name,
-                status,
-            ));
+            if status::needs_write(&peer.status, &status, input.now, heartbeat) {
+                out.object_ops.push(ObjectOp::status_merge_patch(
+                    API_VERSION,
+                    peer.target.kind.kind(),
+                    &peer.target.name,
+                    status,
+                ));
+            }
             metrics::record(
                 m,
                 &peer.target,

@@ -16,9 +16,83 @@ pub(crate) const GATEWAYS_PUBLISHED: &str = "IngressGatewaysPublished";
 /// fresh private document; otherwise the prior one is kept as it was.
 const MANAGED: [&str; 3] = [PUBLIC_READY, PRIVATE_READY, API_READY];
 
+/// How often an unchanged status is written anyway, to refresh its timestamps (`lastProbeTime`,
+/// `*LastFetchTimestamp`): as the kubelet reports an unchanged node status
+/// (`nodeStatusReportFrequency`). Every write of a CR carrying its peer's cached documents goes
+/// through addon-operator's object patcher (5 requests/s by default, shared by every hook) and
+/// to every watcher of the CR: one write per peer every 15 s saturates that patcher from ~75
+/// peers on. A change (condition, reason, message, document, entity-tag) is written at once.
+pub(crate) const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// `metadataCache` keys of the stored entity-tags.
 pub(crate) const PUBLIC_ETAG: &str = "publicETag";
 pub(crate) const PRIVATE_ETAG: &str = "privateETag";
+
+/// Whether the merge patch `status` of `prior` must be written now: it changes more than
+/// timestamps, or the oldest timestamp it refreshes is `heartbeat` old (or unreadable).
+pub(crate) fn needs_write(
+    prior: &Value,
+    status: &Value,
+    now: chrono::DateTime<chrono::Utc>,
+    heartbeat: std::time::Duration,
+) -> bool {
+    let mut after = prior.clone();
+    json_patch::merge(&mut after, status);
+    if without_timestamps(&after) != without_timestamps(prior) {
+        return true;
+    }
+    let Ok(heartbeat) = chrono::Duration::from_std(heartbeat) else {
+        return true;
+    };
+    let cache = prior.get("metadataCache");
+    let mut times = Vec::new();
+    for part in ["public", "private"] {
+        if status
+            .pointer(&format!("/metadataCache/{part}LastFetchTimestamp"))
+            .is_some()
+        {
+            times.push(cache.and_then(|c| c.get(format!("{part}LastFetchTimestamp"))));
+        }
+    }
+    let conditions = prior.get("conditions").and_then(Value::as_array);
+    for c in status
+        .get("conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let type_ = c.get("type");
+        if c.get("lastProbeTime").is_some() {
+            times.push(
+                conditions
+                    .into_iter()
+                    .flatten()
+                    .find(|p| p.get("type") == type_)
+                    .and_then(|p| p.get("lastProbeTime")),
+            );
+        }
+    }
+    times.into_iter().any(|t| {
+        t.and_then(Value::as_str)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .is_none_or(|t| now.signed_duration_since(t) >= heartbeat)
+    })
+}
+
+/// `status` without what a poll refreshes by itself.
+fn without_timestamps(status: &Value) -> Value {
+    let mut s = status.clone();
+    if let Some(cache) = s.get_mut("metadataCache").and_then(Value::as_object_mut) {
+        cache.remove("publicLastFetchTimestamp");
+        cache.remove("privateLastFetchTimestamp");
+    }
+    if let Some(conditions) = s.get_mut("conditions").and_then(Value::as_array_mut) {
+        for c in conditions.iter_mut().filter_map(Value::as_object_mut) {
+            c.remove("lastProbeTime");
+        }
+    }
+    s
+}
 
 /// The `status` object to merge-patch.
 pub(crate) fn status(prior: &Value, report: &Report, now: &str) -> Value {
@@ -134,4 +208,58 @@ fn condition(type_: &str, cond: &Cond, prior: &[Value], now: &str) -> Value {
         "lastTransitionTime": since,
         "lastProbeTime": now,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(t: &str) -> chrono::DateTime<chrono::Utc> {
+        t.parse().unwrap()
+    }
+
+    fn status(probe: &str, message: &str) -> Value {
+        json!({
+            "metadataCache": {"public": {"clusterUUID": "u"}, "publicLastFetchTimestamp": probe},
+            "conditions": [{"type": PUBLIC_READY, "status": "True", "reason": "Succeeded", "message": message,
+                            "lastTransitionTime": "2026-01-01T00:00:00Z", "lastProbeTime": probe}],
+        })
+    }
+
+    #[test]
+    fn timestamps_alone_are_written_once_a_heartbeat() {
+        let prior = status("2026-01-01T00:10:00Z", "ok");
+        let patch = json!({"metadataCache": {"publicLastFetchTimestamp": "2026-01-01T00:14:00Z"},
+                           "conditions": status("2026-01-01T00:14:00Z", "ok")["conditions"]});
+        let now = at("2026-01-01T00:14:00Z");
+        assert!(
+            !needs_write(&prior, &patch, now, HEARTBEAT),
+            "4 min old: skipped"
+        );
+        assert!(
+            needs_write(&prior, &patch, at("2026-01-01T00:15:00Z"), HEARTBEAT),
+            "5 min: due"
+        );
+        assert!(
+            needs_write(&prior, &patch, now, std::time::Duration::from_secs(60)),
+            "shorter heartbeat (staleEndpointsTTL)"
+        );
+        let changed = json!({"conditions": status("2026-01-01T00:14:00Z", "other")["conditions"]});
+        assert!(
+            needs_write(&prior, &changed, now, HEARTBEAT),
+            "a message change is written at once"
+        );
+        let doc = json!({"metadataCache": {"public": {"clusterUUID": "v"}}});
+        assert!(
+            needs_write(&prior, &doc, now, HEARTBEAT),
+            "a new document is written at once"
+        );
+        let mut unreadable = prior.clone();
+        unreadable["conditions"][0]["lastProbeTime"] = json!("yesterday");
+        assert!(
+            needs_write(&unreadable, &patch, now, HEARTBEAT),
+            "an unreadable time is refreshed"
+        );
+    }
 }
