@@ -282,7 +282,9 @@ fn istio_object_errors(ops: &[output::ObjectOp]) -> Vec<String> {
     });
     let mut errors = Vec::new();
     for op in ops {
-        let output::ObjectOp::CreateOrUpdate { object } = op else {
+        let (output::ObjectOp::CreateOrUpdate { object }
+        | output::ObjectOp::CreateIfNotExists { object }) = op
+        else {
             continue;
         };
         let api = object["apiVersion"].as_str().unwrap_or_default();

@@ -24,6 +24,8 @@ pub enum ObjectOp {
     },
     /// Create, or replace the whole object when it exists (shell-operator: POST, then GET + PUT).
     CreateOrUpdate { object: Value },
+    /// Create unless the object exists (one POST; "already exists" is success).
+    CreateIfNotExists { object: Value },
     #[serde(rename_all = "camelCase")]
     DeleteInBackground {
         api_version: String,
@@ -55,7 +57,7 @@ impl ObjectOp {
     pub fn name(&self) -> &str {
         match self {
             ObjectOp::MergePatch { name, .. } | ObjectOp::DeleteInBackground { name, .. } => name,
-            ObjectOp::CreateOrUpdate { object } => {
+            ObjectOp::CreateOrUpdate { object } | ObjectOp::CreateIfNotExists { object } => {
                 object["metadata"]["name"].as_str().unwrap_or_default()
             }
         }

@@ -123,7 +123,7 @@ def service_entries(federations: list[dict]) -> list[dict]:
     return group(singles)
 
 
-MAX_HOSTS = 256
+MAX_HOSTS = 1024
 
 
 def group(singles: list[dict]) -> list[dict]:

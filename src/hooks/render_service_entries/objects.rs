@@ -142,24 +142,53 @@ struct Owned {
     spec: Value,
 }
 
-/// The operations that turn the owned objects of `snapshots` into `desired`: a create-or-replace
-/// for each wanted object that is missing or differs (in its spec or in one of our labels), then
-/// a background delete for each owned object no longer wanted. Unchanged objects cost nothing.
-/// An owned object that cannot be read is replaced when wanted, else left alone (logged).
+#[derive(Deserialize)]
+struct NameOnly {
+    metadata: NameOnlyMeta,
+}
+
+#[derive(Deserialize)]
+struct NameOnlyMeta {
+    name: String,
+}
+
+/// The operations that turn the owned objects of `snapshots` into `desired`, one request each
+/// through addon-operator's object patcher where it can: a wanted object the snapshot lacks is
+/// created unless it exists (the snapshot may lag behind objects created by the previous run;
+/// when one does exist, its event runs the hook again and it is compared then); one that differs
+/// (in its spec or in one of our labels) or cannot be read is replaced whole; then each owned
+/// object no longer wanted is deleted in the background. Unchanged objects cost nothing.
 /// Without `deletes`, unwanted objects stay (for a later run).
 pub fn reconcile(desired: Vec<Value>, snapshots: &Snapshots, deletes: bool) -> Vec<ObjectOp> {
-    let mut observed: BTreeMap<(&str, String), Owned> = BTreeMap::new();
+    // None: an owned object whose name is readable but not the rest.
+    let mut observed: BTreeMap<(&str, String), Option<Owned>> = BTreeMap::new();
     for (binding, kind) in KINDS {
         for item in snapshots.get_raw(binding) {
             match serde_json::from_str::<Owned>(item.get()) {
                 Ok(o) => {
-                    observed.insert((kind, o.metadata.name.clone()), o);
+                    observed.insert((kind, o.metadata.name.clone()), Some(o));
                 }
-                Err(e) => tracing::warn!(kind, error = %e, "skipping unreadable owned object"),
+                Err(e) => {
+                    tracing::warn!(kind, error = %e, "replacing an unreadable owned object");
+                    if let Ok(n) = serde_json::from_str::<NameOnly>(item.get()) {
+                        observed.insert((kind, n.metadata.name), None);
+                    }
+                }
             }
         }
     }
     let want_labels = labels();
+    let ours = |have: &Owned| {
+        want_labels.as_object().is_some_and(|want| {
+            want.iter().all(|(k, v)| {
+                have.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(k))
+                    .is_some_and(|have| v.as_str() == Some(have.as_str()))
+            })
+        })
+    };
     let mut ops = Vec::new();
     let mut wanted: BTreeSet<(String, String)> = BTreeSet::new();
     for obj in desired {
@@ -168,24 +197,12 @@ pub fn reconcile(desired: Vec<Value>, snapshots: &Snapshots, deletes: bool) -> V
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        let same = observed
-            .get(&(kind.as_str(), name.clone()))
-            .is_some_and(|have| {
-                have.spec == obj["spec"]
-                    && want_labels.as_object().is_some_and(|want| {
-                        want.iter().all(|(k, v)| {
-                            have.metadata
-                                .labels
-                                .as_ref()
-                                .and_then(|l| l.get(k))
-                                .is_some_and(|have| v.as_str() == Some(have.as_str()))
-                        })
-                    })
-            });
-        wanted.insert((kind, name));
-        if !same {
-            ops.push(ObjectOp::CreateOrUpdate { object: obj });
+        match observed.get(&(kind.as_str(), name.clone())) {
+            None => ops.push(ObjectOp::CreateIfNotExists { object: obj }),
+            Some(Some(have)) if have.spec == obj["spec"] && ours(have) => {}
+            Some(_) => ops.push(ObjectOp::CreateOrUpdate { object: obj }),
         }
+        wanted.insert((kind, name));
     }
     for (kind, name) in observed.keys().filter(|_| deletes) {
         if !wanted.contains(&((*kind).to_owned(), name.clone())) {
