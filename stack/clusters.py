@@ -466,6 +466,13 @@ class Cluster:
             "ADDON_OPERATOR_TMP_DIR": tmp, "DEBUG_UNIX_SOCKET": os.path.join(tmp, "debug.socket"),
             "ADDON_OPERATOR_CONFIG_MAP": "addon-operator", "HELM_DRIVER": "secret",
             "LOG_TYPE": "json", "LOG_LEVEL": "info",
+            # The client settings of Deckhouse's own addon-operator Deployment (deckhouse-controller):
+            # no client-side rate limit on its kube clients and object patcher (client-go's default
+            # of 5 requests/s would cap every hook's object operations), 3 Helm releases kept.
+            "KUBE_CLIENT_QPS": "-1", "KUBE_CLIENT_BURST": "-1",
+            "OBJECT_PATCHER_KUBE_CLIENT_QPS": "-1", "OBJECT_PATCHER_KUBE_CLIENT_BURST": "-1",
+            "HELM_MONITOR_KUBE_CLIENT_QPS": "-1", "HELM_MONITOR_KUBE_CLIENT_BURST": "-1",
+            "HELM_HISTORY_MAX": "3",
             "ISTIO_HOOKS_BIN": HOOKS_BIN,
             # what Deckhouse's global discovery hooks find; our global hook publishes them
             "STACK_CLUSTER_UUID": CLUSTERS[self.c]["uuid"], "STACK_CLUSTER_DOMAIN": self.domain,

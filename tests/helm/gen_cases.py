@@ -123,13 +123,15 @@ def service_entries(federations: list[dict]) -> list[dict]:
     return group(singles)
 
 
-MAX_HOSTS = 1024
+MAX_HOSTS = 256  # Istio's CRD: spec.hosts maxItems
+TARGET_HOSTS = 224
 
 
 def group(singles: list[dict]) -> list[dict]:
     """SPEC §7.1 grouping, as the hook's `render_service_entries::group` does it: hostnames of
     one trust domain with equal resolution, ports and endpoints share an item with `hosts`,
-    split into 2^k buckets by fnv32a(hostname) with at most MAX_HOSTS per bucket on average."""
+    split into n buckets by fnv32a(hostname) mod n, n = ceil(len / TARGET_HOSTS) raised until no
+    bucket holds more than MAX_HOSTS."""
     groups: dict[tuple, list[str]] = {}
     for e in singles:
         host = e["hostname"]
@@ -139,9 +141,9 @@ def group(singles: list[dict]) -> list[dict]:
     out = []
     for (domain, resolution, ports_json, eps_json), hosts in sorted(groups.items()):
         ports, eps = json.loads(ports_json), json.loads(eps_json)
-        buckets = 1
-        while len(hosts) > buckets * MAX_HOSTS:
-            buckets *= 2
+        buckets = max(1, -(-len(hosts) // TARGET_HOSTS))
+        while max(sum(1 for h in hosts if fnv32a(h.encode()) % buckets == b) for b in range(buckets)) > MAX_HOSTS:
+            buckets += 1
         key = "|".join([resolution, ",".join(f"{p['name']}:{p['port']}:{p['protocol']}" for p in ports),
                         ",".join(f"{e['address']}:{e['port']}" for e in eps)])
         suffix = safe_encode(fnv32a(key.encode()))

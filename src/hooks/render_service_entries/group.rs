@@ -3,11 +3,12 @@
 //!
 //! One ServiceEntry per hostname cannot carry 100,000 imported hostnames: the Helm release that
 //! addon-operator stores is limited to 1 MiB, and istiod holds one config object per entry.
-//! Here a group is keyed by (trust domain, resolution, ports, endpoints) and split into
-//! `2^k` buckets by a hash of each hostname, `k` the smallest with at most [`MAX_HOSTS`] hosts
-//! per bucket on average. A hostname's bucket depends only on itself and the bucket count, so
-//! adding or removing a service rewrites one object and leaves every other name and content
-//! alone; the names change only when a group's bucket count doubles or halves.
+//! Here a group is keyed by (trust domain, resolution, ports, endpoints) and split into `n`
+//! buckets by a hash of each hostname, about [`TARGET_HOSTS`] per bucket and never more than
+//! Istio's limit of [`MAX_HOSTS`] hosts per ServiceEntry. A hostname's bucket depends only on
+//! itself and the bucket count, so adding or removing a service rewrites one object and leaves
+//! every other name and content alone; the names change only when a group's bucket count does
+//! (every ~224 hostnames added or removed).
 //!
 //! The meaning is the one of the ungrouped list: every (hostname, port) is in exactly one item
 //! (the merge gave each hostname's ports to one entry per endpoint set, and a hostname's entries
@@ -19,12 +20,14 @@ use crate::domain::names;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 
-/// Average hostnames per ServiceEntry above which a group is split into more buckets. A
-/// ServiceEntry of 1,024 hostnames is ~50 KB, far from etcd's 1.5 MiB object limit, and istiod
-/// recomputes one such object when one of its services changes. Fewer, larger objects matter
-/// when the hook applies them (`objects`): each is one request through addon-operator's object
-/// patcher, 5 requests/s by default; 100,000 hostnames are ~100 objects.
-pub const MAX_HOSTS: usize = 1024;
+/// Most hostnames one ServiceEntry may list: Istio's CRD schema (`spec.hosts`, `maxItems: 256`),
+/// enforced by the apiserver. A ServiceEntry of 256 hostnames is ~15 KB.
+pub const MAX_HOSTS: usize = 256;
+
+/// Hostnames per bucket aimed at when a group is split (headroom under [`MAX_HOSTS`] for the
+/// hash's spread): 1,000 hostnames of one peer are 5 objects. Fewer, larger objects matter when
+/// the hook applies them (`objects`): each is a request through addon-operator's object patcher.
+const TARGET_HOSTS: usize = 224;
 
 /// One item of `istio.internal.federationServiceEntries` in its grouped form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -65,15 +68,8 @@ pub fn group(entries: Vec<ServiceEntry>, prefix: &str) -> Vec<ServiceEntryGroup>
     let mut out = Vec::new();
     let mut used: HashSet<String> = HashSet::new();
     for ((domain, resolution, ports, endpoints), hosts) in groups {
-        let mut buckets = 1usize;
-        while hosts.len() > buckets * MAX_HOSTS {
-            buckets *= 2;
-        }
-        let mut split: Vec<Vec<String>> = vec![Vec::new(); buckets];
-        for h in hosts {
-            let b = names::fnv32a(h.as_bytes()) as usize % buckets;
-            split[b].push(h.to_owned());
-        }
+        let split = split(&hosts);
+        let buckets = split.len();
         let suffix = names::safe_encode(names::fnv32a(
             key_text(resolution, ports, endpoints).as_bytes(),
         ));
@@ -101,6 +97,28 @@ pub fn group(entries: Vec<ServiceEntry>, prefix: &str) -> Vec<ServiceEntryGroup>
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     out
+}
+
+/// `hosts` in `n` buckets by fnv32a(hostname) mod `n`: `n` the bucket count for
+/// [`TARGET_HOSTS`] per bucket, raised until no bucket holds more than [`MAX_HOSTS`]. A
+/// hostname's bucket depends only on itself and `n`.
+fn split(hosts: &[&str]) -> Vec<Vec<String>> {
+    let hashes: Vec<u32> = hosts.iter().map(|h| names::fnv32a(h.as_bytes())).collect();
+    let mut n = hosts.len().div_ceil(TARGET_HOSTS).max(1);
+    loop {
+        let mut counts = vec![0usize; n];
+        for h in &hashes {
+            counts[*h as usize % n] += 1;
+        }
+        if counts.iter().all(|c| *c <= MAX_HOSTS) {
+            let mut out: Vec<Vec<String>> = counts.iter().map(|c| Vec::with_capacity(*c)).collect();
+            for (h, hash) in hosts.iter().zip(&hashes) {
+                out[*hash as usize % n].push((*h).to_owned());
+            }
+            return out;
+        }
+        n += 1;
+    }
 }
 
 /// `resolution|name:port:protocol,…|address:port,…`: what the name hash covers.
@@ -221,14 +239,22 @@ mod tests {
                 .collect(),
             "",
         );
-        assert_eq!(
-            before.len(),
-            8,
-            "5000 hosts, at most 1024 on average: 8 buckets"
+        assert!(
+            (23..=26).contains(&before.len()),
+            "5000 hosts, about 224 per bucket: {}",
+            before.len()
         );
         assert!(before.iter().all(|g| g.name.len() <= MAX_NAME));
+        assert!(
+            before.iter().all(|g| g.hosts.len() <= MAX_HOSTS),
+            "Istio's limit of 256 hosts per ServiceEntry"
+        );
         let mut more = hosts.clone();
         more.push("new.n.svc.b.local".to_owned());
+        assert_eq!(
+            5001usize.div_ceil(TARGET_HOSTS),
+            5000usize.div_ceil(TARGET_HOSTS)
+        );
         let after = group(
             more.iter()
                 .map(|h| entry(h, &[("http", 80)], &["10.0.0.1"]))
