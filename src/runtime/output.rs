@@ -21,6 +21,9 @@ pub enum ObjectOp {
         #[serde(skip_serializing_if = "Option::is_none")]
         subresource: Option<&'static str>,
         merge_patch: Value,
+        /// An object deleted since the snapshot is no error (the patch has nothing to do).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        ignore_missing_object: bool,
     },
     /// Create, or replace the whole object when it exists (shell-operator: POST, then GET + PUT).
     CreateOrUpdate { object: Value },
@@ -36,7 +39,8 @@ pub enum ObjectOp {
 }
 
 impl ObjectOp {
-    /// A merge patch of a cluster-scoped object's `status` subresource.
+    /// A merge patch of a cluster-scoped object's `status` subresource; an object deleted since
+    /// the snapshot is skipped (a peer removed while its fetch ran).
     pub fn status_merge_patch(
         api_version: &str,
         kind: &str,
@@ -50,6 +54,7 @@ impl ObjectOp {
             namespace: None,
             subresource: Some("status"),
             merge_patch: serde_json::json!({ "status": status }),
+            ignore_missing_object: true,
         }
     }
 
@@ -148,7 +153,7 @@ mod tests {
         );
         assert_eq!(
             object_ops_to_lines(&[op]),
-            "{\"operation\":\"MergePatch\",\"apiVersion\":\"deckhouse.io/v1alpha1\",\"kind\":\"IstioFederation\",\"name\":\"b\",\"subresource\":\"status\",\"mergePatch\":{\"status\":{}}}\n"
+            "{\"operation\":\"MergePatch\",\"apiVersion\":\"deckhouse.io/v1alpha1\",\"kind\":\"IstioFederation\",\"name\":\"b\",\"subresource\":\"status\",\"mergePatch\":{\"status\":{}},\"ignoreMissingObject\":true}\n"
         );
         let create = ObjectOp::CreateOrUpdate {
             object: serde_json::json!({"kind": "ServiceEntry"}),
