@@ -1,7 +1,10 @@
 //! `render-service-entries`: the proper federations (`istio.internal.federations`) and the
 //! ServiceEntries of their public services merged across federations
 //! (`istio.internal.federationServiceEntries`, SPEC §7.1), grouped for scale (`group`: one item
-//! per trust domain, ports and endpoint set, with `hosts`).
+//! per trust domain, ports and endpoint set, with `hosts`). With
+//! `istio.federation.serviceEntriesManagedBy: Hook` the hook applies those objects itself
+//! (`objects`: outside the Helm release, for federations beyond ~50,000 imported hostnames) and
+//! the values carry no hostname.
 //!
 //! The cache in a CR's status is editable by anyone with access to the CR, so public and private
 //! metadata are validated again here (SPEC §5.3): a peer may only publish names under
