@@ -417,17 +417,15 @@ fn now() -> chrono::DateTime<chrono::Utc> {
 
 #[test]
 fn hostile_tokens_are_refused_with_the_right_reason() {
-    let peers = peers();
+    // The peers' keys parsed once, as a server holds them between reloads.
+    let keys = jwt::PeerKeys::new(&peers());
+    let refuse = |header: &str, what: &str| {
+        jwt::authenticate_with_keys(Some(header), OWN_UUID, Scope::Api, &keys, now())
+            .expect_err(what)
+    };
     for (input, expect) in cases("tokens") {
         let header = std::fs::read_to_string(&input).unwrap();
-        let e = jwt::authenticate_with_keys(
-            Some(&header),
-            OWN_UUID,
-            Scope::Api,
-            &jwt::PeerKeys::new(&peers),
-            now(),
-        )
-        .expect_err(&input.display().to_string());
+        let e = refuse(&header, &input.display().to_string());
         assert_eq!(
             e.to_string(),
             expect["error"].as_str().unwrap(),
@@ -437,27 +435,11 @@ fn hostile_tokens_are_refused_with_the_right_reason() {
     }
     // Generated: a 1 MB token, and a header nested 100k deep.
     let big = format!("Bearer {}", "A".repeat(1 << 20));
-    let e = jwt::authenticate_with_keys(
-        Some(&big),
-        OWN_UUID,
-        Scope::Api,
-        &jwt::PeerKeys::new(&peers),
-        now(),
-    )
-    .unwrap_err();
-    assert_eq!(e, jwt::AuthError::TooLarge);
+    assert_eq!(refuse(&big, "1 MB token"), jwt::AuthError::TooLarge);
     use base64::Engine;
     let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
     let deep = format!("Bearer {}.{}.x", b64(&"[".repeat(3000)), b64("{}"));
-    let e = jwt::authenticate_with_keys(
-        Some(&deep),
-        OWN_UUID,
-        Scope::Api,
-        &jwt::PeerKeys::new(&peers),
-        now(),
-    )
-    .unwrap_err();
-    assert_eq!(e, jwt::AuthError::Malformed);
+    assert_eq!(refuse(&deep, "deep header"), jwt::AuthError::Malformed);
 }
 
 // ---------------------------------------------------------------------------------------------
