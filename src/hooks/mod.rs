@@ -98,14 +98,6 @@ pub(crate) fn cached_peers_by_name<'a>(
     snapshots: &'a crate::runtime::Snapshots,
     kinds: &[crate::domain::crd::PeerKind],
 ) -> Vec<Result<crate::domain::crd::CachedPeer<'a>, String>> {
-    #[derive(serde::Deserialize)]
-    struct Meta {
-        name: String,
-    }
-    #[derive(serde::Deserialize)]
-    struct NameOnly {
-        metadata: Meta,
-    }
     type Read<'a> = Result<crate::domain::crd::CachedPeer<'a>, String>;
     let mut items: Vec<(String, Read<'a>)> = Vec::new();
     for kind in kinds {
@@ -114,13 +106,26 @@ pub(crate) fn cached_peers_by_name<'a>(
             let name = match &peer {
                 Ok(p) => p.name.clone(),
                 // An item without a readable name sorts first.
-                Err(_) => serde_json::from_str::<NameOnly>(item.get())
-                    .map(|n| n.metadata.name)
-                    .unwrap_or_default(),
+                Err(_) => object_name(item).unwrap_or_default(),
             };
             items.push((name, peer));
         }
     }
     items.sort_by(|a, b| a.0.cmp(&b.0));
     items.into_iter().map(|(_, peer)| peer).collect()
+}
+
+/// The `metadata.name` of a snapshot item whose other fields may not be readable.
+pub(crate) fn object_name(item: &serde_json::value::RawValue) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        name: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct NameOnly {
+        metadata: Meta,
+    }
+    serde_json::from_str::<NameOnly>(item.get())
+        .ok()
+        .map(|n| n.metadata.name)
 }

@@ -142,16 +142,6 @@ struct Owned {
     spec: Value,
 }
 
-#[derive(Deserialize)]
-struct NameOnly {
-    metadata: NameOnlyMeta,
-}
-
-#[derive(Deserialize)]
-struct NameOnlyMeta {
-    name: String,
-}
-
 /// The operations that turn the owned objects of `snapshots` into `desired`, one request each
 /// through addon-operator's object patcher where it can: a wanted object the snapshot lacks is
 /// created unless it exists (the snapshot may lag behind objects created by the previous run;
@@ -170,8 +160,8 @@ pub fn reconcile(desired: Vec<Value>, snapshots: &Snapshots, deletes: bool) -> V
                 }
                 Err(e) => {
                     tracing::warn!(kind, error = %e, "replacing an unreadable owned object");
-                    if let Ok(n) = serde_json::from_str::<NameOnly>(item.get()) {
-                        observed.insert((kind, n.metadata.name), None);
+                    if let Some(name) = crate::hooks::object_name(item) {
+                        observed.insert((kind, name), None);
                     }
                 }
             }
@@ -229,5 +219,75 @@ mod tests {
         let n = destination_rule_name(&long);
         assert!(n.len() <= 253, "{}", n.len());
         assert!(!n.contains("--"), "{n}");
+    }
+
+    fn snapshots(items: &[Value]) -> Snapshots {
+        let raw = items
+            .iter()
+            .map(|v| serde_json::value::to_raw_value(v).unwrap())
+            .collect();
+        Snapshots::from_raw([(SERVICE_ENTRIES.to_owned(), raw)].into_iter().collect())
+    }
+
+    fn entry(name: &str) -> Value {
+        object("ServiceEntry", name, json!({"hosts": ["a.n.svc.b.local"]}))
+    }
+
+    fn observed(name: &str, labels: Value, spec: Value) -> Value {
+        json!({"metadata": {"name": name, "labels": labels}, "spec": spec})
+    }
+
+    fn ops(desired: Vec<Value>, seen: &[Value], deletes: bool) -> Vec<(String, String)> {
+        reconcile(desired, &snapshots(seen), deletes)
+            .iter()
+            .map(|op| {
+                let kind = serde_json::to_value(op).unwrap()["operation"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                (kind, op.name().to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn unchanged_missing_drifted_unreadable_and_unwanted_objects() {
+        let spec = entry("x")["spec"].clone();
+        let same = observed("imported-same", labels(), spec.clone());
+        let relabelled = observed(
+            "imported-relabelled",
+            json!({"heritage": "deckhouse"}),
+            spec.clone(),
+        );
+        let edited = observed("imported-edited", labels(), json!({"hosts": []}));
+        let unreadable = json!({"metadata": {"name": "imported-unreadable", "labels": 7}});
+        let stale = observed("imported-stale", labels(), spec);
+        let desired = [
+            "imported-same",
+            "imported-missing",
+            "imported-relabelled",
+            "imported-edited",
+            "imported-unreadable",
+        ]
+        .map(entry)
+        .to_vec();
+        let seen = [same, relabelled, edited, unreadable, stale];
+        let op = |k: &str, n: &str| (k.to_owned(), n.to_owned());
+        assert_eq!(
+            ops(desired.clone(), &seen, true),
+            [
+                op("CreateIfNotExists", "imported-missing"),
+                op("CreateOrUpdate", "imported-relabelled"),
+                op("CreateOrUpdate", "imported-edited"),
+                op("CreateOrUpdate", "imported-unreadable"),
+                op("DeleteInBackground", "imported-stale"),
+            ]
+        );
+        assert!(
+            !ops(desired, &seen, false)
+                .iter()
+                .any(|(k, _)| k == "DeleteInBackground"),
+            "without deletes, unwanted objects stay"
+        );
     }
 }
