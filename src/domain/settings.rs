@@ -158,5 +158,16 @@ mod tests {
             err.contains("istio.alliance.metadataFetch.timeout"),
             "{err}"
         );
+        assert!(!s.service_entries_by_hook, "Helm by default");
+        let by = |v: &str| {
+            Settings::from_values(&json!({"istio": {"federation": {"serviceEntriesManagedBy": v}}}))
+        };
+        assert!(by("Hook").unwrap().service_entries_by_hook);
+        assert!(!by("Helm").unwrap().service_entries_by_hook);
+        let err = by("hook").unwrap_err();
+        assert!(
+            err.contains("istio.federation.serviceEntriesManagedBy") && err.contains("\"hook\""),
+            "{err}"
+        );
     }
 }

@@ -182,3 +182,27 @@ impl Kubernetes {
         b
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_helm_is_an_addon_operator_binding_only() {
+        let c = HookConfig {
+            before_helm: Some(10),
+            after_helm: Some(10),
+            ..HookConfig::default()
+        };
+        assert_eq!(c.to_v1("h", Flavor::AddonOperator)["afterHelm"], json!(10));
+        assert!(c
+            .to_v1("h", Flavor::ShellOperator)
+            .get("afterHelm")
+            .is_none());
+        assert_eq!(c.to_batch("h")["afterHelm"], json!(10));
+        assert!(HookConfig::default()
+            .to_batch("h")
+            .get("afterHelm")
+            .is_none());
+    }
+}
