@@ -68,7 +68,6 @@ PORTS = [{"name": "http", "port": 8080}, {"name": "grpc", "port": 9090}]
 LABEL = {"bench": "scale"}
 # From this many imported hosts on, a's ingress gateway is unscheduled for the size's run.
 GATEWAY_OFF_HOSTS = 50_000
-KEEP_GATEWAY = False
 NO_NODE = {"istio-hooks.bench/no-such-node": "true"}
 
 
@@ -415,11 +414,11 @@ def standalone(stack, hooks=("render-service-entries", "update-ca-bundle")):
     return res
 
 
-def run_size(stack, n, s, ca, server, peers, timeout):
+def run_size(stack, n, s, ca, server, peers, timeout, keep_gateway=False):
     log(f"size {n} peers x {s} services x 2 ports")
     r = {"peers": n, "services": s, "hosts": n * s, "managedBy": yaml.safe_load(module_settings(stack)).get("federation", {}).get("serviceEntriesManagedBy", "Helm")}
     settings0 = module_settings(stack)
-    if n * s >= GATEWAY_OFF_HOSTS and not KEEP_GATEWAY:
+    if n * s >= GATEWAY_OFF_HOSTS and not keep_gateway:
         set_module_settings(stack, with_setting(settings0, "alliance.ingressGateway.nodeSelector", NO_NODE), "a's ingress gateway unscheduled")
         r["ingressGatewayUnscheduled"] = True
     base = stack.pilot_services()
@@ -534,8 +533,6 @@ def main():
                     help="istio.federation.serviceEntriesManagedBy during the run (restored afterwards)")
     ap.add_argument("--keep-gateway", action="store_true", help=f"keep a's ingress gateway at every size (else unscheduled from {GATEWAY_OFF_HOSTS} hosts)")
     args = ap.parse_args()
-    global KEEP_GATEWAY
-    KEEP_GATEWAY = args.keep_gateway
     sizes = [tuple(int(x) for x in s.split("x")) for s in args.sizes.split(",")]
     os.makedirs(OUT, exist_ok=True)
     stack, started = ensure_stack()
@@ -549,7 +546,7 @@ def main():
         set_module_settings(stack, with_setting(original, "federation.serviceEntriesManagedBy", args.managed_by),
                             f"serviceEntriesManagedBy: {args.managed_by}")
         for n, s in sizes:
-            results.append(run_size(stack, n, s, ca, server, peers, args.timeout))
+            results.append(run_size(stack, n, s, ca, server, peers, args.timeout, args.keep_gateway))
             json.dump(results, open(os.path.join(OUT, "results.json"), "w"), indent=2)
     finally:
         if not started or args.keep:

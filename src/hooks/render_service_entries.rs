@@ -125,6 +125,7 @@ impl Hook for RenderServiceEntries {
         let settings = Settings::from_values(input.values).map_err(|e| anyhow!(e))?;
         let mut out = HookOutput::default();
         let mut metrics = Metrics::new(METRIC_GROUP);
+        let by_hook = settings.federation_enabled && settings.service_entries_by_hook;
         let (federations, entries) = if settings.federation_enabled {
             // By name; each peer's cached documents are read straight from the snapshot text and
             // validated on all cores, then judged (logs, metrics) one peer at a time, in order.
@@ -165,18 +166,13 @@ impl Hook for RenderServiceEntries {
                     ],
                 );
             }
-            let prefix = if settings.service_entries_by_hook {
-                objects::NAME_PREFIX
-            } else {
-                ""
-            };
+            let prefix = if by_hook { objects::NAME_PREFIX } else { "" };
             (federations, group::group(entries, prefix))
         } else {
             (Vec::new(), Vec::new())
         };
         // With the objects outside the Helm release, the values carry no hostname: the chart
         // renders none of them, and addon-operator's cost per hook run grows with the values.
-        let by_hook = settings.federation_enabled && settings.service_entries_by_hook;
         let desired = if by_hook {
             let domains: BTreeSet<&str> = federations
                 .iter()
